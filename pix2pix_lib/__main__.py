@@ -1,0 +1,43 @@
+"""Command line: `python -m pix2pix_lib <verb> ...` (or the `pix2pix` script).
+
+Each verb lives beside the code it drives; its module exposes `register_cli(subparsers)`, which
+adds a sub-parser and sets `func` to the function that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that provide verbs, in the order `--help` lists them.
+VERB_MODULES = [
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pix2pix_lib",
+        description="pix2pix: data preparation, training and generation for the pix2pix course.",
+    )
+    subparsers = parser.add_subparsers(dest="verb", metavar="<verb>", required=True)
+    for name in VERB_MODULES:
+        importlib.import_module(name).register_cli(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        # Bad input is reported in one line that names the file and the problem, no traceback.
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

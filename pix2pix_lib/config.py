@@ -1,0 +1,99 @@
+"""Training configuration: one dataclass, three presets. Every default says where it comes from."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+
+def fast_mode() -> bool:
+    """True when PIX2PIX_FAST=1: tests and CI shrink sizes and step counts (never code paths)."""
+    return os.environ.get("PIX2PIX_FAST", "") not in ("", "0", "false", "False")
+
+
+@dataclass
+class TrainConfig:
+    # --- data
+    image_size: int = 256          # paper: 256x256 crops
+    load_size: int | None = None   # jitter: resize to this, random-crop image_size (None: 286/256 * size)
+    flip: bool = True              # paper: random mirroring
+    direction: str = "AtoB"        # A (sketch) -> B (colour); "BtoA" swaps the halves
+    augment: str = "none"          # "doodle": hand-drawn-looking sketches (see data/sketch_augment.py)
+    # --- networks
+    ngf: int = 64                  # paper: 64 generator filters in the first layer
+    ndf: int = 64                  # paper: 64 discriminator filters in the first layer
+    norm: str = "batch"            # paper: batch norm ("instance" also works, see the reference)
+    patch_size: int = 70           # paper: 70x70 PatchGAN (1, 16, 70 or 286)
+    skips: bool = True             # U-Net (True) or the encoder-decoder ablation (False)
+    dropout: bool = True           # paper: dropout as the noise z
+    # --- objective
+    gan_mode: str = "vanilla"      # paper: BCE cGAN; "lsgan" also in the reference
+    lambda_l1: float = 100.0       # paper: lambda = 100
+    use_gan: bool = True           # False: the "L1 only" ablation
+    # --- optimisation
+    batch_size: int = 1            # paper: batch 1 (batch norm then acts like instance norm)
+    lr_g: float = 2e-4             # paper: Adam lr 2e-4 for both networks
+    lr_d: float = 2e-4
+    beta1: float = 0.5             # paper: Adam beta1 = 0.5 (GANs oscillate with the usual 0.9)
+    epochs: int = 100              # reference default: 100 epochs at the initial lr ...
+    epochs_decay: int = 100        # ... then 100 epochs of linear decay to 0
+    max_steps_per_epoch: int | None = None  # cap an epoch (quick runs, fast mode)
+    # --- machinery
+    precision: str = "fp32"        # "bf16": autocast (CPU with avx512_bf16 or CUDA), ~1.5x on this CPU
+    channels_last: bool = False    # memory layout; helps on CUDA tensor cores, not on CPU
+    compile: bool = False          # torch.compile: slower on this 2-core CPU, try on a GPU
+    device: str = "auto"           # "auto": CUDA, then Apple MPS, then CPU
+    num_workers: int = 0           # DataLoader processes (0: load in the training process)
+    seed: int = 0                  # seeds Python, NumPy and torch: runs repeat exactly on CPU
+    n_samples: int = 8             # validation pairs in the per-epoch sample grid
+    max_val_batches: int | None = None  # cap validation (fast mode)
+    notes: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.direction not in ("AtoB", "BtoA"):
+            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {self.direction!r}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.image_size & (self.image_size - 1) or self.image_size < 8:
+            raise ValueError(f"image_size must be a power of two >= 8, got {self.image_size}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + self.epochs_decay
+
+    def replace(self, **overrides) -> "TrainConfig":
+        """A copy with some fields changed (unknown names raise)."""
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # The paper's facades/maps settings (section 4, appendix 6.3).
+    "paper": TrainConfig(),
+    # The seed project's Carvana/edges2shoes runs: batch 4, a slower discriminator.
+    "seed": TrainConfig(batch_size=4, lr_g=1e-4, lr_d=5e-5),
+    # Sized for a 2-core CPU on OpenMoji: recognisable colourings within ~10 minutes.
+    # 128 px with half-width networks and bf16 autocast; the paper's objective unchanged.
+    "quick": TrainConfig(image_size=128, ngf=32, ndf=32, batch_size=8, precision="bf16",
+                         epochs=4, epochs_decay=2),
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    """A preset by name ("paper", "seed", "quick") with optional field overrides."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
+    return PRESETS[name].replace(**overrides)
