@@ -1,0 +1,45 @@
+"""pyproject.toml (pip) and environment.yml (conda) must describe the same dependencies."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# conda-forge names that differ from PyPI's.
+CONDA_TO_PYPI = {"pytorch": "torch"}
+NOT_PACKAGES = {"python", "pip"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def pyproject_packages() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    return {_name(r) for r in reqs}
+
+
+def environment_packages() -> set[str]:
+    names = set()
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.split("dependencies:", 1)[1].splitlines():
+        m = re.match(r"^\s*-\s+([A-Za-z0-9_.\-]+)", line)
+        if m and not line.strip().endswith(":"):
+            names.add(CONDA_TO_PYPI.get(_name(m.group(1)), _name(m.group(1))))
+    return names - NOT_PACKAGES
+
+
+def test_pyproject_and_environment_name_the_same_packages():
+    pip, conda = pyproject_packages(), environment_packages()
+    assert pip == conda, f"only in pyproject.toml: {sorted(pip - conda)}; only in environment.yml: {sorted(conda - pip)}"
+    assert {"torch", "torchvision", "nbval", "jupyterlab"} <= pip
+
+
+def test_version_ranges_accept_the_torch_on_this_machine():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    from packaging.requirements import Requirement
+
+    reqs = {Requirement(r).name: Requirement(r) for r in project["dependencies"]}
+    assert reqs["torch"].specifier.contains("2.14.1")
+    assert reqs["torchvision"].specifier.contains("0.29.1")
