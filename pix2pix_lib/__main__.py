@@ -12,6 +12,7 @@ import sys
 
 # Modules that provide verbs, in the order `--help` lists them.
 VERB_MODULES = [
+    "pix2pix_lib.train",
 ]
 
 

@@ -1,0 +1,532 @@
+"""Training pix2pix: one step, one epoch, and the loop that evaluates, saves and resumes.
+
+The algorithm (paper section 3.3), once per batch of pairs (A = sketch, B = colour target):
+
+    fake_B = G(A)
+    1. D step: D sees (A, B) as real and (A, fake_B.detach()) as fake; its loss is halved.
+    2. G step: D frozen; G wants D to call (A, fake_B) real, and fake_B close to B in L1.
+
+Everything else here is the machinery a real run needs: learning-rate schedule, checkpoints that
+resume exactly (RNG states included), a CSV log, a sample grid per epoch, the best generator kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .imaging import save_image_atomic
+from .metrics import evaluate_generator
+from .models import (
+    GANLoss,
+    PatchDiscriminator,
+    build_generator,
+    discriminator_objective,
+    generator_objective,
+    n_layers_for_patch,
+    set_requires_grad,
+)
+from .viz import make_sample_grid
+
+CHECKPOINT = "checkpoint.pt"           # everything needed to resume
+BEST_GENERATOR = "best_generator.pt"   # generator with the lowest validation L1
+LAST_GENERATOR = "generator.pt"        # generator after the last epoch
+LOG = "log.csv"
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """"auto": CUDA if present, then Apple's MPS, else CPU. Any other name is used as given."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) under torch.distributed, else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+@dataclass
+class Pix2Pix:
+    """The trainable state of a run: networks, objective, optimisers, schedules, counters."""
+
+    config: TrainConfig
+    generator: nn.Module
+    discriminator: nn.Module
+    gan_loss: GANLoss
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sched_g: torch.optim.lr_scheduler.LRScheduler
+    sched_d: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+    epoch: int = 0  # epochs completed
+    step: int = 0   # optimisation steps completed
+    best_val_l1: float = math.inf
+    history: list[dict] = field(default_factory=list)  # one row per epoch, as in log.csv
+    scaler: torch.amp.GradScaler | None = None
+
+    @classmethod
+    def from_config(cls, config: TrainConfig, device: torch.device | str | None = None) -> "Pix2Pix":
+        device = torch.device(device) if device is not None else select_device(config.device)
+        generator = build_generator(image_size=config.image_size, ngf=config.ngf, norm=config.norm,
+                                    dropout=config.dropout, skips=config.skips)
+        discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=n_layers_for_patch(config.patch_size),
+                                           norm=config.norm)
+        memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+        generator.to(device, memory_format=memory_format)
+        discriminator.to(device, memory_format=memory_format)
+        opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
+
+        def lr_factor(epoch: int) -> float:
+            # Constant for `epochs`, then linear decay towards 0 over `epochs_decay` (reference schedule).
+            return 1.0 - max(0, epoch + 1 - config.epochs) / (config.epochs_decay + 1)
+
+        scaler = None
+        if config.precision == "fp16":
+            scaler = torch.amp.GradScaler(device.type)  # fp16 gradients underflow without scaling
+        return cls(config, generator, discriminator, GANLoss(config.gan_mode).to(device), opt_g, opt_d,
+                   torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor),
+                   torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor), device, scaler=scaler)
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.config.precision]
+
+    def autocast(self):
+        dtype = self.autocast_dtype
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        fmt = torch.channels_last if self.config.channels_last else torch.preserve_format
+        return x.to(self.device, non_blocking=True, memory_format=fmt)
+
+    def _backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+
+    def training_step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, float]:
+        """One D step then one G step on a batch. Returns the losses as floats."""
+        cfg = self.config
+        with self.autocast():
+            fake_b = self.generator(real_a)  # (B, 3, H, W)
+
+        # 1. Discriminator: real pairs -> 1, generated pairs -> 0 (skipped for the "L1 only" ablation).
+        if cfg.use_gan:
+            set_requires_grad(self.discriminator, True)
+            self.opt_d.zero_grad(set_to_none=True)
+            with self.autocast():
+                loss_d = discriminator_objective(self.discriminator, self.gan_loss, real_a, real_b, fake_b)
+            self._backward_step(loss_d.total, self.opt_d)
+
+        # 2. Generator: fool the (frozen) discriminator and stay close to the target.
+        set_requires_grad(self.discriminator, False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss_g = generator_objective(self.discriminator, self.gan_loss, real_a, real_b, fake_b,
+                                         lambda_l1=cfg.lambda_l1, use_gan=cfg.use_gan)
+        self._backward_step(loss_g.total, self.opt_g)
+        if self.scaler is not None:
+            self.scaler.update()
+        self.step += 1
+
+        losses = {"G_gan": loss_g.gan.item(), "G_L1": loss_g.l1.item()}
+        if cfg.use_gan:
+            losses |= {"D_real": loss_d.real.item(), "D_fake": loss_d.fake.item()}
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(f"non-finite loss {bad} at epoch {self.epoch + 1}, step {self.step}: "
+                                   f"training stopped; the last good checkpoint is kept. Try a lower lr "
+                                   f"or precision='fp32'.")
+        return losses
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        generator = getattr(self.generator, "module", self.generator)  # unwrap DistributedDataParallel
+        discriminator = getattr(self.discriminator, "module", self.discriminator)
+        return {
+            "format": "pix2pix-checkpoint/1",
+            "config": self.config.to_dict(),
+            "generator": generator.state_dict(),
+            "discriminator": discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "epoch": self.epoch, "step": self.step, "best_val_l1": self.best_val_l1, "history": self.history,
+            "rng": {"torch": torch.get_rng_state(), "numpy": _numpy_state_to_tensors(np.random.get_state()),
+                    "python": _python_state_to_list(random.getstate()),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        getattr(self.generator, "module", self.generator).load_state_dict(state["generator"])
+        getattr(self.discriminator, "module", self.discriminator).load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step, self.best_val_l1 = state["epoch"], state["step"], state["best_val_l1"]
+        self.history = list(state["history"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(_numpy_state_from_tensors(rng["numpy"]))
+        random.setstate(_python_state_from_list(rng["python"]))
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+# RNG states in a form `torch.load(weights_only=True)` accepts: tensors, lists, ints, strings.
+def _numpy_state_to_tensors(state) -> list:
+    return [state[0], torch.from_numpy(state[1].astype(np.int64)), *state[2:]]
+
+
+def _numpy_state_from_tensors(state: list):
+    return (state[0], state[1].numpy().astype(np.uint32), *state[2:])
+
+
+def _python_state_to_list(state) -> list:
+    return [state[0], list(state[1]), state[2]]
+
+
+def _python_state_from_list(state: list):
+    return (state[0], tuple(state[1]), state[2])
+
+
+def save_checkpoint(model: Pix2Pix, path: str | Path) -> Path:
+    """Write the full training state atomically: a temporary file, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str | None = None, **config_overrides) -> Pix2Pix:
+    """Rebuild a Pix2Pix from a checkpoint (config included) to continue training.
+
+    `config_overrides` change stored settings that may change between sessions (e.g. `epochs`
+    to train longer); the schedules are rebuilt from the updated config.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint there")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or unsafe content
+        raise ValueError(f"{path}: not a readable pix2pix checkpoint ({err})") from err
+    if not isinstance(state, dict) or state.get("format") != "pix2pix-checkpoint/1":
+        raise ValueError(f"{path}: not a pix2pix training checkpoint (no 'pix2pix-checkpoint/1' format tag)")
+    model = Pix2Pix.from_config(TrainConfig.from_dict(state["config"]).replace(**config_overrides), device)
+    model.load_state_dict(state)
+    return model
+
+
+# --- data parallel across processes -------------------------------------------------------------
+def average_gradients(module: nn.Module) -> None:
+    """All-reduce and average the gradients of `module` across torch.distributed processes.
+
+    This is the arithmetic DistributedDataParallel performs. We call it by hand because pix2pix
+    runs D three times per step (real pair, fake pair, then inside G's loss with D frozen), and
+    DDP's wrapper expects one forward per backward. One flat all_reduce per network.
+    """
+    _, world = rank_and_world()
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if world == 1 or not grads:
+        return
+    flat = torch.cat([g.flatten() for g in grads])
+    torch.distributed.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_buffers(module: nn.Module) -> None:
+    """Copy rank 0's batch-norm running statistics to every rank (they drift apart per shard)."""
+    if rank_and_world()[1] > 1:
+        for buffer in module.buffers():
+            torch.distributed.broadcast(buffer, src=0)
+
+
+# --- datasets and loaders -----------------------------------------------------------------------
+def make_datasets(config: TrainConfig, data_root: str | Path):
+    """(train, val) paired datasets for `config` (jitter and flips on train only)."""
+    from .data.paired import PairedImageDataset
+
+    augment = None
+    if config.augment == "doodle":
+        from .data.sketch_augment import DoodleAugment
+        augment = DoodleAugment()
+    elif config.augment != "none":
+        raise ValueError(f"unknown augment {config.augment!r}: choose 'none' or 'doodle'")
+    common = dict(image_size=config.image_size, direction=config.direction)
+    train = PairedImageDataset(data_root, "train", load_size=config.load_size, flip=config.flip,
+                               augment=augment, **common)
+    val = PairedImageDataset(data_root, "val", flip=False, **common)
+    return train, val
+
+
+def make_train_loader(config: TrainConfig, dataset, epoch: int) -> DataLoader:
+    """Shuffled batches; the order depends only on (seed, epoch), so a resumed run sees the same."""
+    rank, world = rank_and_world()
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    sampler = None
+    if world > 1:
+        sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank,
+                                                      shuffle=True, seed=config.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+                      generator=generator, num_workers=config.num_workers, drop_last=len(dataset) > config.batch_size,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=False)
+
+
+# --- one epoch, and the loop around it ----------------------------------------------------------
+def train_one_epoch(model: Pix2Pix, loader: DataLoader, *, progress: bool = True) -> dict[str, float]:
+    """Train for one pass over `loader` (or `max_steps_per_epoch` batches). Returns mean losses."""
+    model.generator.train()
+    model.discriminator.train()
+    limit = model.config.max_steps_per_epoch
+    total = min(len(loader), limit) if limit else len(loader)
+    sums: dict[str, float] = {}
+    images = 0
+    bar = tqdm(loader, total=total, desc=f"epoch {model.epoch + 1}/{model.config.total_epochs}",
+               disable=not progress or rank_and_world()[0] != 0, leave=False, dynamic_ncols=True)
+    for i, batch in enumerate(bar):
+        if i >= total:
+            break
+        losses = model.training_step(model.to_device(batch["A"]), model.to_device(batch["B"]))
+        images += batch["A"].shape[0]
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + v
+        bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+    bar.close()
+    means = {k: v / max(total, 1) for k, v in sums.items()}
+    if rank_and_world()[1] > 1:  # report losses averaged over every process's shard
+        keys = sorted(means)
+        values = torch.tensor([means[k] for k in keys], dtype=torch.float64)
+        torch.distributed.all_reduce(values)
+        means = dict(zip(keys, (values / rank_and_world()[1]).tolist()))
+    means["images"] = images
+    return means
+
+
+@dataclass
+class EpochReport:
+    """What the loop knows after an epoch; handed to `on_epoch_end` (the notebook plots it)."""
+
+    epoch: int
+    total_epochs: int
+    step: int
+    losses: dict[str, float]
+    val: dict[str, float]
+    seconds: float
+    images_per_s: float
+    samples: Image.Image  # PIL image: input | generated | target rows on the fixed validation batch
+    samples_path: Path
+    is_best: bool
+    history: list[dict] = field(default_factory=list)
+
+
+def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resume: bool = False,
+        on_epoch_end: Callable[[EpochReport], None] | None = None, progress: bool = True,
+        datasets=None) -> list[dict]:
+    """Train `config` on the pairs in `data_root`, writing everything to `out_dir`.
+
+    Per epoch: a sample grid (PNG), validation L1 / PSNR / SSIM, the generator's weights, the best
+    generator by validation L1, a row in log.csv, and a full checkpoint for `resume=True`.
+    Returns the history (one dict per epoch, as in log.csv).
+    """
+    from .generate import save_generator
+
+    out_dir = Path(out_dir)
+    rank, world = rank_and_world()
+    checkpoint_path = out_dir / CHECKPOINT
+    if checkpoint_path.exists() and not resume:
+        raise FileExistsError(f"{out_dir} already holds a run ({CHECKPOINT}); pass resume=True "
+                              f"(--resume) to continue it, or choose another output folder")
+    if resume and checkpoint_path.exists():
+        # The stored settings win (a run cannot change networks midway); only its length may change.
+        model = load_checkpoint(checkpoint_path, select_device(config.device), epochs=config.epochs,
+                                epochs_decay=config.epochs_decay)
+        config = model.config
+        if world > 1:  # every rank restored rank 0's RNG state: give each its own stream again
+            seed_everything(config.seed + 1000 * model.epoch + rank)
+    else:
+        seed_everything(config.seed)  # the same seed on every rank: identical initial weights
+        model = Pix2Pix.from_config(config)
+        if world > 1:
+            seed_everything(config.seed + rank)  # but different dropout and jitter per rank
+
+    train_set, val_set = datasets if datasets is not None else make_datasets(config, data_root)
+    val_loader = DataLoader(val_set, batch_size=max(config.batch_size, 8), shuffle=False,
+                            num_workers=config.num_workers)
+    n = min(config.n_samples, len(val_set))
+    sample_batch = [val_set[i] for i in range(n)]
+    sample_a = torch.stack([s["A"] for s in sample_batch])
+    sample_b = torch.stack([s["B"] for s in sample_batch])
+
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    while model.epoch < config.total_epochs:
+        start = time.perf_counter()
+        lr_g = model.opt_g.param_groups[0]["lr"]
+        losses = train_one_epoch(model, make_train_loader(config, train_set, model.epoch), progress=progress)
+        for scheduler in (model.sched_g, model.sched_d):
+            scheduler.step()
+        model.epoch += 1
+        broadcast_buffers(model.generator)
+        broadcast_buffers(model.discriminator)
+        seconds = time.perf_counter() - start
+        images = losses.pop("images") * world
+        if rank != 0:
+            continue
+        # Validation and files: rank 0 only.
+        generator = model.generator
+        val = evaluate_generator(generator, val_loader, device=model.device, max_batches=config.max_val_batches,
+                                 autocast_dtype=model.autocast_dtype)
+        generator.eval()
+        with torch.no_grad(), model.autocast():
+            fake = generator(model.to_device(sample_a)).float().cpu()
+        generator.train()
+        grid = make_sample_grid(sample_a, fake, sample_b)
+        samples_path = save_image_atomic(grid, out_dir / "samples" / f"epoch_{model.epoch:03d}.png")
+        is_best = val["l1"] < model.best_val_l1
+        meta = {"epoch": model.epoch, "step": model.step, "val": val}
+        if is_best:
+            model.best_val_l1 = val["l1"]
+            save_generator(out_dir / BEST_GENERATOR, generator, config.to_dict(), extra=meta)
+        save_generator(out_dir / LAST_GENERATOR, generator, config.to_dict(), extra=meta)
+        row = {"epoch": model.epoch, "step": model.step, **{f"loss_{k}": v for k, v in losses.items()},
+               **{f"val_{k}": v for k, v in val.items()}, "lr_g": lr_g,
+               "seconds": seconds, "images_per_s": images / seconds}
+        model.history.append(row)
+        save_checkpoint(model, checkpoint_path)  # a crash before this line re-runs the whole epoch
+        write_log(out_dir / LOG, model.history)
+        if on_epoch_end is not None:
+            on_epoch_end(EpochReport(model.epoch, config.total_epochs, model.step, losses, val, seconds,
+                                     images / seconds, grid, samples_path, is_best, model.history))
+        if progress:
+            print(f"epoch {model.epoch}/{config.total_epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in losses.items())
+                  + f"  | val L1 {val['l1']:.4f} PSNR {val['psnr']:.2f} SSIM {val['ssim']:.3f}"
+                  + f"  | {images / seconds:.1f} img/s" + ("  *best*" if is_best else ""))
+    return model.history
+
+
+def write_log(path: Path, history: list[dict]) -> None:
+    """Rewrite the CSV log from the history kept in the checkpoint (so the two never disagree)."""
+    fields = list(dict.fromkeys(k for row in history for k in row))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, path)
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The CSV log as a list of dicts of floats (for plots)."""
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+# --- command line -------------------------------------------------------------------------------
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+def register_cli(subparsers) -> None:
+    import dataclasses
+
+    from .config import PRESETS
+
+    p = subparsers.add_parser(
+        "train", help="train a pix2pix generator on A|B pairs",
+        description="Train pix2pix on a folder of A|B pairs (<data>/train, <data>/val). Every field of "
+                    "the preset can be overridden, e.g. --image-size 64 --lr-g 1e-4. Writes samples/, "
+                    "log.csv, generator.pt, best_generator.pt and checkpoint.pt to --out.")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+                   help="starting settings: paper (256 px, batch 1), seed (batch 4, lr G 1e-4, lr D 5e-5), "
+                        "quick (128 px, small nets, bf16; ~10 min on a 2-core CPU). Default: quick")
+    p.add_argument("--data", required=True, help="dataset folder holding train/ and val/ A|B images")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, samples and the log")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "notes":
+            continue
+        kind = {"bool": _parse_bool, "int": int, "float": float}.get(str(f.type).split(" |")[0], str)
+        if str(f.type).startswith("int | None"):
+            kind = int
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
+                       help=f"override {f.name} (preset value otherwise)")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args) -> int:
+    import dataclasses
+
+    from .config import preset
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                 if getattr(args, f.name, None) is not None}
+    config = preset(args.preset, **overrides)
+    if torch.distributed.is_available() and "LOCAL_RANK" in os.environ and not torch.distributed.is_initialized():
+        # Launched by torchrun: one process per device (gloo on CPU, nccl on CUDA).
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+            config = config.replace(device=f"cuda:{os.environ['LOCAL_RANK']}")
+    rank = rank_and_world()[0]
+    try:
+        history = fit(config, args.data, args.out, resume=args.resume, progress=not args.quiet)
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    if history and rank == 0:
+        best = min(history, key=lambda row: row["val_l1"])
+        print(f"best validation L1 {best['val_l1']:.4f} at epoch {int(best['epoch'])}: "
+              f"{Path(args.out) / BEST_GENERATOR}")
+    return 0

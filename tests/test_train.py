@@ -1,0 +1,168 @@
+"""The trainer: it learns, it resumes exactly, it survives SIGKILL, it stops on NaN, it writes its files."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from pix2pix_lib import __main__ as cli
+from pix2pix_lib.config import TrainConfig
+from pix2pix_lib.train import CHECKPOINT, Pix2Pix, TrainingDiverged, fit, load_checkpoint, read_log
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=2, precision="fp32", seed=3, n_samples=2)
+
+
+def test_gan_and_l1_training_drives_l1_down_on_two_pairs(tiny_pairs):
+    from pix2pix_lib.data.paired import PairedImageDataset
+
+    data = PairedImageDataset(tiny_pairs, "train", image_size=32, flip=False, load_size=32)
+    a = torch.stack([data[i]["A"] for i in range(2)])
+    b = torch.stack([data[i]["B"] for i in range(2)])
+    model = Pix2Pix.from_config(TrainConfig(**TINY, dropout=False), "cpu")
+    first = model.training_step(a, b)["G_L1"]
+    for _ in range(250):
+        last = model.training_step(a, b)
+    assert last["G_L1"] < 0.25 * first, (first, last)
+    assert 0 < last["D_real"] < 5 and 0 < last["D_fake"] < 5  # D trained too, and did not blow up
+    model.generator.eval()
+    with torch.no_grad():
+        assert (model.generator(a) - b).abs().mean() < 0.3 * first
+
+
+def _generator_weights(run: Path) -> dict:
+    return torch.load(run / "generator.pt", weights_only=True)["state_dict"]
+
+
+def _assert_same_weights(x: dict, y: dict):
+    assert x.keys() == y.keys()
+    for k in x:
+        assert torch.equal(x[k], y[k]), k
+
+
+def test_resume_continues_exactly(tiny_pairs, tmp_path):
+    config = TrainConfig(**TINY, epochs=1, epochs_decay=1)
+    fit(config, tiny_pairs, tmp_path / "straight", progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_epoch(report):
+        raise Stop
+
+    with pytest.raises(Stop):
+        fit(config, tiny_pairs, tmp_path / "resumed", progress=False, on_epoch_end=stop_after_first_epoch)
+    assert load_checkpoint(tmp_path / "resumed" / CHECKPOINT).epoch == 1
+    history = fit(config, tiny_pairs, tmp_path / "resumed", resume=True, progress=False)
+
+    assert [row["epoch"] for row in history] == [1, 2]
+    _assert_same_weights(_generator_weights(tmp_path / "straight"), _generator_weights(tmp_path / "resumed"))
+    straight, resumed = read_log(tmp_path / "straight" / "log.csv"), read_log(tmp_path / "resumed" / "log.csv")
+    assert [r["val_l1"] for r in straight] == [r["val_l1"] for r in resumed]
+
+
+def test_existing_run_is_not_overwritten_without_resume(tiny_pairs, tmp_path):
+    config = TrainConfig(**TINY, epochs=1, epochs_decay=0)
+    fit(config, tiny_pairs, tmp_path / "run", progress=False)
+    with pytest.raises(FileExistsError, match="resume"):
+        fit(config, tiny_pairs, tmp_path / "run", progress=False)
+
+
+def test_run_folder_contents(tiny_pairs, tmp_path):
+    from PIL import Image
+
+    history = fit(TrainConfig(**TINY, epochs=1, epochs_decay=1), tiny_pairs, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    for name in ("checkpoint.pt", "generator.pt", "best_generator.pt", "log.csv", "samples/epoch_002.png"):
+        assert (run / name).is_file(), name
+    grid = Image.open(run / "samples" / "epoch_001.png")
+    assert grid.size == (3 * 32 + 4 * 2, 2 * 32 + 3 * 2)  # 3 columns (A | G(A) | B) x 2 samples, 2 px padding
+    assert set(history[0]) >= {"loss_G_L1", "loss_D_real", "val_l1", "val_psnr", "val_ssim", "images_per_s"}
+    assert history[0]["lr_g"] == pytest.approx(2e-4) and history[1]["lr_g"] == pytest.approx(1e-4)  # linear decay
+    best = torch.load(run / "best_generator.pt", weights_only=True)
+    assert best["extra"]["val"]["l1"] == pytest.approx(min(r["val_l1"] for r in history))
+
+
+def test_non_finite_loss_stops_with_clear_error_and_keeps_last_checkpoint(tiny_pairs, tmp_path):
+    from pix2pix_lib.train import make_datasets
+
+    config = TrainConfig(**TINY, epochs=2, epochs_decay=0)
+    train_set, val_set = make_datasets(config, tiny_pairs)
+
+    class Poisoned(torch.utils.data.Dataset):
+        calls = 0
+
+        def __len__(self):
+            return len(train_set)
+
+        def __getitem__(self, i):
+            Poisoned.calls += 1
+            item = dict(train_set[i])
+            if Poisoned.calls > len(train_set):  # the second epoch gets NaN inputs
+                item["A"] = torch.full_like(item["A"], float("nan"))
+            return item
+
+    with pytest.raises(TrainingDiverged, match="non-finite loss"):
+        fit(config, tiny_pairs, tmp_path / "run", progress=False, datasets=(Poisoned(), val_set))
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT).epoch == 1
+
+
+def test_corrupt_checkpoint_is_reported_with_its_path(tmp_path):
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=str(bad)):
+        load_checkpoint(bad)
+    torch.save({"format": "something-else"}, bad)
+    with pytest.raises(ValueError, match="not a pix2pix training checkpoint"):
+        load_checkpoint(bad)
+
+
+def test_bf16_step_runs_on_cpu(tiny_pairs):
+    model = Pix2Pix.from_config(TrainConfig(**{**TINY, "precision": "bf16"}), "cpu")
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    losses = model.training_step(x, x)
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+
+
+def _train_command(data, out, *extra):
+    return [sys.executable, "-m", "pix2pix_lib", "train", "--preset", "quick", "--data", str(data),
+            "--out", str(out), "--image-size", "32", "--ngf", "8", "--ndf", "8", "--patch-size", "16",
+            "--batch-size", "1", "--precision", "fp32", "--epochs", "2", "--epochs-decay", "0", "--quiet", *extra]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
+    from conftest import write_tiny_pairs
+
+    data = write_tiny_pairs(tmp_path / "pairs", n_train=48)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(_train_command(data, tmp_path / "straight"), check=True, env=env, cwd=ROOT, timeout=300)
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(_train_command(data, run), env=env, cwd=ROOT)
+    deadline = time.time() + 240
+    while not (run / CHECKPOINT).exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # well into the second epoch
+    assert proc.poll() is None, "training finished before it could be killed mid-epoch"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert load_checkpoint(run / CHECKPOINT).epoch == 1
+
+    subprocess.run(_train_command(data, run, "--resume"), check=True, env=env, cwd=ROOT, timeout=300)
+    _assert_same_weights(_generator_weights(tmp_path / "straight"), _generator_weights(run))
+
+
+def test_cli_train_writes_a_run(tiny_pairs, tmp_path, capsys):
+    code = cli.main(["train", "--data", str(tiny_pairs), "--out", str(tmp_path / "run"), "--image-size", "32",
+                     "--ngf", "8", "--ndf", "8", "--epochs", "1", "--epochs-decay", "0", "--batch-size", "4",
+                     "--precision", "fp32", "--quiet"])
+    assert code == 0
+    assert "best validation L1" in capsys.readouterr().out
+    assert TrainConfig.from_dict(load_checkpoint(tmp_path / "run" / CHECKPOINT).config.to_dict()).ngf == 8
+    assert cli.main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r2"), "--quiet"]) == 2
