@@ -131,12 +131,12 @@ class Pix2Pix:
         fmt = torch.channels_last if self.config.channels_last else torch.preserve_format
         return x.to(self.device, non_blocking=True, memory_format=fmt)
 
-    def _backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    def _backward_step(self, loss: torch.Tensor, network: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+        average_gradients(network)  # no-op in a single process
         if self.scaler is None:
-            loss.backward()
             optimizer.step()
         else:
-            self.scaler.scale(loss).backward()
             self.scaler.step(optimizer)
 
     def training_step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, float]:
@@ -151,7 +151,7 @@ class Pix2Pix:
             self.opt_d.zero_grad(set_to_none=True)
             with self.autocast():
                 loss_d = discriminator_objective(self.discriminator, self.gan_loss, real_a, real_b, fake_b)
-            self._backward_step(loss_d.total, self.opt_d)
+            self._backward_step(loss_d.total, self.discriminator, self.opt_d)
 
         # 2. Generator: fool the (frozen) discriminator and stay close to the target.
         set_requires_grad(self.discriminator, False)
@@ -159,7 +159,7 @@ class Pix2Pix:
         with self.autocast():
             loss_g = generator_objective(self.discriminator, self.gan_loss, real_a, real_b, fake_b,
                                          lambda_l1=cfg.lambda_l1, use_gan=cfg.use_gan)
-        self._backward_step(loss_g.total, self.opt_g)
+        self._backward_step(loss_g.total, self.generator, self.opt_g)
         if self.scaler is not None:
             self.scaler.update()
         self.step += 1
