@@ -23,6 +23,49 @@ from .models import (
     unet_depth_for,
 )
 
+# looking inside the networks, and the figures the notebooks share (notebook 02)
+from .models.summary import LayerRow, format_table, layer_table, patch_box, patch_geometry
+from .viz import (
+    draw_box,
+    draw_receptive_field,
+    plot_loss_curves,
+    plot_skip_comparison,
+    show_images,
+    show_patch_scores,
+)
+
+# data: the paired A|B format, official archives, Carvana-style preparation, OpenMoji (notebook 01)
+from .data import (
+    PairedImageDataset,
+    build_openmoji_dataset,
+    canny_edges,
+    default_data_dir,
+    download_dataset,
+    ensure_openmoji_dataset,
+    make_pair_image,
+    masked_photo_to_pair,
+    openmoji_attribution,
+    prepare_masked_photos,
+    render_openmoji,
+    sketch_edges,
+)
+
+# generation: doodles -> colour images, the weights file, the drawing canvas (notebook 04)
+from .data.sketch_augment import DoodleAugment, make_doodle_variants, perturb_sketch
+from .generate import (
+    SHIPPED_WEIGHTS,
+    colorize,
+    load_generator,
+    preprocess_sketch,
+    preprocess_steps,
+    save_generator,
+    side_by_side,
+)
+
+# evaluation and the paper's ablations in miniature (notebook 05)
+from .experiments import VARIANTS, Variant, load_results, paper_checks, run_experiments
+from .metrics import PerceptualMetrics, evaluate_generator, evaluate_predictions, evaluate_weights
+
 __all__ = [
     # configuration
     "TrainConfig", "PRESETS", "preset", "fast_mode",
@@ -33,5 +76,30 @@ __all__ = [
     "PatchDiscriminator", "receptive_field", "n_layers_for_patch", "unet_depth_for",
     "init_weights", "count_parameters", "GANLoss", "generator_objective", "discriminator_objective",
     "LAMBDA_L1",
+    # looking inside the networks, and the figures the notebooks share (notebook 02)
+    "LayerRow", "layer_table", "format_table", "patch_geometry", "patch_box",
+    "show_images", "draw_box", "draw_receptive_field", "show_patch_scores", "plot_loss_curves",
+    "plot_skip_comparison",
+    # data: the paired A|B format, official archives, Carvana-style preparation, OpenMoji (notebook 01)
+    "PairedImageDataset", "make_pair_image", "default_data_dir", "download_dataset",
+    "prepare_masked_photos", "masked_photo_to_pair", "canny_edges", "sketch_edges",
+    "build_openmoji_dataset", "ensure_openmoji_dataset", "render_openmoji", "openmoji_attribution",
+    # generation: doodles -> colour images, the weights file, the drawing canvas (notebook 04)
+    "preprocess_sketch", "preprocess_steps", "colorize", "load_generator", "save_generator",
+    "side_by_side", "SHIPPED_WEIGHTS", "DoodleCanvas", "DoodleAugment", "perturb_sketch",
+    "make_doodle_variants",
+    # evaluation and the paper's ablations in miniature (notebook 05)
+    "evaluate_predictions", "evaluate_generator", "evaluate_weights", "PerceptualMetrics",
+    "Variant", "VARIANTS", "run_experiments", "load_results", "paper_checks",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # The canvas needs Jupyter's widget stack (anywidget); training on a headless GPU box does not,
+    # so it is imported on first use rather than with the package.
+    if name == "DoodleCanvas":
+        from .canvas import DoodleCanvas
+
+        return DoodleCanvas
+    raise AttributeError(f"module 'pix2pix_lib' has no attribute {name!r}")

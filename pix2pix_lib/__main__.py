@@ -12,7 +12,13 @@ import sys
 
 # Modules that provide verbs, in the order `--help` lists them.
 VERB_MODULES = [
+    "pix2pix_lib.data.download",
+    "pix2pix_lib.data.masked_photos",
+    "pix2pix_lib.data.openmoji",
     "pix2pix_lib.train",
+    "pix2pix_lib.generate",
+    "pix2pix_lib.metrics",       # evaluate
+    "pix2pix_lib.experiments",   # experiments
 ]
 
 

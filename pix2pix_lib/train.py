@@ -396,6 +396,11 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
             seed_everything(config.seed + rank)  # but different dropout and jitter per rank
 
     train_set, val_set = datasets if datasets is not None else make_datasets(config, data_root)
+    if config.num_workers > 0 and getattr(train_set, "cache", False):
+        # Decode every pair once here: each epoch's forked workers then inherit the cache
+        # instead of decoding the whole dataset again.
+        for i in tqdm(range(len(train_set)), desc="caching pairs", disable=not progress or rank != 0, leave=False):
+            train_set.load_pair(i)
     val_loader = DataLoader(val_set, batch_size=max(config.batch_size, 8), shuffle=False,
                             num_workers=config.num_workers)
     n = min(config.n_samples, len(val_set))
@@ -409,8 +414,9 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
         start = time.perf_counter()
         lr_g = model.opt_g.param_groups[0]["lr"]
         losses = train_one_epoch(model, make_train_loader(config, train_set, model.epoch), progress=progress)
-        for scheduler in (model.sched_g, model.sched_d):
-            scheduler.step()
+        model.sched_g.step()
+        if config.use_gan:  # D never steps in the "L1 only" ablation
+            model.sched_d.step()
         model.epoch += 1
         broadcast_buffers(model.generator)
         broadcast_buffers(model.discriminator)
@@ -443,10 +449,10 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
         if on_epoch_end is not None:
             on_epoch_end(EpochReport(model.epoch, config.total_epochs, model.step, losses, val, seconds,
                                      images / seconds, grid, samples_path, is_best, model.history))
-        if progress:
-            print(f"epoch {model.epoch}/{config.total_epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in losses.items())
-                  + f"  | val L1 {val['l1']:.4f} PSNR {val['psnr']:.2f} SSIM {val['ssim']:.3f}"
-                  + f"  | {images / seconds:.1f} img/s" + ("  *best*" if is_best else ""))
+        # One summary line per epoch, with or without progress bars.
+        print(f"epoch {model.epoch}/{config.total_epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in losses.items())
+              + f"  | val L1 {val['l1']:.4f} PSNR {val['psnr']:.2f} SSIM {val['ssim']:.3f}"
+              + f"  | {images / seconds:.1f} img/s" + ("  *best*" if is_best else ""))
     return model.history
 
 
@@ -492,7 +498,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--data", required=True, help="dataset folder holding train/ and val/ A|B images")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and the log")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch remains)")
     for f in dataclasses.fields(TrainConfig):
         if f.name == "notes":
             continue

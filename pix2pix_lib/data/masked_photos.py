@@ -1,0 +1,227 @@
+"""Carvana-style preparation: photos + object masks -> edge|photo pairs.
+
+The seed project trained on the Carvana car photos (Kaggle, 16 angles per car, 1918x1280 JPEGs
+with GIF masks). The pipeline, one step per function so notebook 01 can show each:
+
+    photo, mask --remove_background--> object on white
+                --pad_to_square------> square, aspect ratio kept
+                --resize-------------> size x size                      = B (the target)
+                --edges_for----------> black strokes on white           = A (the input)
+                --make_pair_image----> A|B PNG in <out>/train or <out>/val
+
+Layouts read: Carvana's own (`train/<car>_<NN>.jpg` with `train_masks/<car>_<NN>_mask.gif`) and
+any images folder + masks folder whose files match by name (a mask may add `_mask` to the stem).
+The split holds out whole objects: `<car>_<NN>` files share the object `<car>`, so no car is seen
+from one angle in training and from another in validation (the seed held out 5 cars).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .edges import EDGE_STYLES, edges_for
+from .paired import load_rgb, make_pair_image
+from .paths import atomic_output_dir
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+MASK_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".bmp")
+_ANGLE = re.compile(r"^(?P<object>.+)_(?P<angle>\d+)$")
+
+
+def object_id(stem: str) -> str:
+    """The object a photo shows: '<car>_<NN>' -> '<car>'; any other name is its own object."""
+    match = _ANGLE.match(stem)
+    return match["object"] if match else stem
+
+
+def _mask_stem(path: Path) -> str:
+    stem = path.stem
+    return stem[: -len("_mask")] if stem.endswith("_mask") else stem
+
+
+def find_image_mask_pairs(images_dir: str | Path, masks_dir: str | Path, *,
+                          skip_bad: bool = False) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Match photos with masks by name. Returns ([(image, mask), ...], [problems skipped]).
+
+    An image without a mask, or a mask without an image, raises FileNotFoundError naming the
+    file - or, with skip_bad=True, is reported as a warning and left out.
+    """
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    for folder in (images_dir, masks_dir):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder")
+    images = {p.stem: p for p in sorted(images_dir.iterdir())
+              if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")}
+    masks = {_mask_stem(p): p for p in sorted(masks_dir.iterdir())
+             if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith(".")}
+    if not images:
+        raise FileNotFoundError(f"{images_dir}: contains no {'/'.join(IMAGE_SUFFIXES)} images")
+    problems = [f"{images[s]}: image without a mask (looked for {masks_dir}/{s}[_mask].*)"
+                for s in sorted(set(images) - set(masks))]
+    problems += [f"{masks[s]}: mask without an image (looked for {images_dir}/{s}.*)"
+                 for s in sorted(set(masks) - set(images))]
+    if problems and not skip_bad:
+        raise FileNotFoundError(problems[0] + (f" (and {len(problems) - 1} more problems)"
+                                               if len(problems) > 1 else ""))
+    for problem in problems:
+        warnings.warn(problem, stacklevel=2)
+    pairs = [(images[s], masks[s]) for s in sorted(set(images) & set(masks))]
+    return pairs, problems
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """Read a mask as bool (H, W): 0/1 GIFs (Carvana), 0/255 PNGs, or an RGBA image's alpha."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("RGBA", "LA"):
+                array = np.asarray(im.getchannel("A"))
+            else:
+                array = np.asarray(im.convert("L"))
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read mask ({err})") from err
+    threshold = 127 if array.max() > 127 else 0  # 0/255 masks and 0/1 masks alike
+    return array > threshold
+
+
+def remove_background(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Object on white: pixels outside the mask become 255. image (H, W, 3), mask (H, W) bool."""
+    if image.shape[:2] != mask.shape:
+        raise ValueError(f"image {image.shape[1]}x{image.shape[0]} and mask "
+                         f"{mask.shape[1]}x{mask.shape[0]} differ in size")
+    return np.where(mask[:, :, None], image, 255).astype(np.uint8)
+
+
+def pad_to_square(image: np.ndarray, *, fill: int = 255) -> np.ndarray:
+    """Pad the shorter side equally on both ends, so resizing keeps the aspect ratio."""
+    h, w = image.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    pad = [(top, side - h - top), (left, side - w - left)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, pad, constant_values=fill)
+
+
+def resize_square(image: np.ndarray, size: int, *, nearest: bool = False) -> np.ndarray:
+    """Square image -> (size, size[, C]); area averaging when shrinking (no aliasing)."""
+    interpolation = cv2.INTER_NEAREST if nearest else (
+        cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_CUBIC)
+    return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+def masked_photo_to_pair(image: np.ndarray, mask: np.ndarray, *, size: int = 256,
+                         edge_style: str = "canny") -> tuple[np.ndarray, np.ndarray]:
+    """The whole pipeline for one photo: returns A (edges) and B (object on white), (size, size, 3)."""
+    b = resize_square(pad_to_square(remove_background(image, mask)), size)  # (S, S, 3)
+    small_mask = resize_square(pad_to_square(mask.astype(np.uint8) * 255, fill=0), size, nearest=True)
+    a = edges_for(b, edge_style, mask=small_mask, rgb=True)  # (S, S, 3)
+    return a, b
+
+
+def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir: str | Path, *,
+                          size: int = 256, edge_style: str = "canny", val_cars: int = 5,
+                          seed: int = 0, skip_bad: bool = False, progress: bool = True) -> Path:
+    """Turn photos + masks into an A|B dataset at `out_dir` (train/, val/, manifest.json).
+
+    Parameters:
+        images_dir, masks_dir (path) -- photos and masks, matched by name (see module docstring).
+        out_dir (path)       -- created (or replaced) atomically when everything succeeded.
+        size (int)           -- side of A and B.
+        edge_style (str)     -- "canny" (thin, detailed) or "sketch" (fewer, thicker strokes).
+        val_cars (int)       -- whole objects (cars) held out for validation.
+        seed (int)           -- which objects are held out.
+        skip_bad (bool)      -- warn about and skip unreadable or unmatched files instead of stopping.
+        progress (bool)      -- show a progress bar.
+    """
+    if edge_style not in EDGE_STYLES:
+        raise ValueError(f"unknown edge style {edge_style!r}: choose one of {sorted(EDGE_STYLES)}")
+    if size < 8:
+        raise ValueError(f"size must be >= 8, got {size}")
+    from tqdm.auto import tqdm
+
+    pairs, problems = find_image_mask_pairs(images_dir, masks_dir, skip_bad=skip_bad)
+    objects = sorted({object_id(image.stem) for image, _ in pairs})
+    if not 0 <= val_cars < len(objects):
+        raise ValueError(f"{images_dir}: {len(objects)} objects (cars) found, cannot hold out "
+                         f"{val_cars} for validation and keep some for training")
+    held_out = set(random.Random(seed).sample(objects, val_cars))
+    out_dir = Path(out_dir)
+    written = {"train": 0, "val": 0}
+    with atomic_output_dir(out_dir) as tmp:
+        for split in ("train", "val"):
+            (tmp / split).mkdir()
+        for image_path, mask_path in tqdm(pairs, desc="pairs", unit="img", disable=not progress):
+            try:
+                image = load_rgb(image_path)
+                mask = load_mask(mask_path)
+                if image.shape[:2] != mask.shape:
+                    raise ValueError(f"{image_path}: image {image.shape[1]}x{image.shape[0]} and "
+                                     f"mask {mask_path} {mask.shape[1]}x{mask.shape[0]} differ in size")
+                if not mask.any():
+                    raise ValueError(f"{mask_path}: the mask is empty (no object)")
+            except ValueError as err:
+                if not skip_bad:
+                    raise
+                warnings.warn(str(err), stacklevel=2)
+                problems.append(str(err))
+                continue
+            a, b = masked_photo_to_pair(image, mask, size=size, edge_style=edge_style)
+            split = "val" if object_id(image_path.stem) in held_out else "train"
+            make_pair_image(a, b).save(tmp / split / f"{image_path.stem}.png", compress_level=1)
+            written[split] += 1
+        if written["train"] == 0:
+            raise RuntimeError(f"{images_dir}: no usable image (all {len(problems)} skipped)")
+        manifest = {"name": "masked-photos", "size": size, "edge_style": edge_style, "seed": seed,
+                    "counts": {**written, "skipped": len(problems)},
+                    "val_objects": sorted(held_out), "skipped": problems,
+                    "pair_layout": f"A|B: A = {edge_style} edges, B = photo on white",
+                    "images": str(images_dir), "masks": str(masks_dir)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if problems:
+        print(f"skipped {len(problems)} bad or unmatched files (see {out_dir / 'manifest.json'})")
+    return out_dir
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def _cli(args: argparse.Namespace) -> int:
+    out = prepare_masked_photos(args.images, args.masks, args.out, size=args.size,
+                                edge_style=args.edge_style, val_cars=args.val_cars,
+                                seed=args.seed, skip_bad=args.skip_bad)
+    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    print(f"{out}: {counts['train']} train + {counts['val']} val pairs ({counts['skipped']} skipped)")
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "prepare", help="make edge|photo pairs from photos + object masks (Carvana-style)",
+        description="Remove the background with each photo's mask, pad to square, resize, draw "
+                    "the edges and write A|B pairs (A = edges, B = photo on white) to OUT/train "
+                    "and OUT/val. Reads Carvana's layout (train/<car>_<NN>.jpg + "
+                    "train_masks/<car>_<NN>_mask.gif) or any images + masks folders matched by "
+                    "name. Whole objects (cars) are held out for validation.")
+    p.add_argument("--images", required=True, help="folder of photos (.jpg/.png)")
+    p.add_argument("--masks", required=True,
+                   help="folder of masks with the same names (optionally ending in _mask; .gif/.png)")
+    p.add_argument("--out", required=True, help="output dataset folder (replaced if it exists)")
+    p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
+    p.add_argument("--edge-style", choices=sorted(EDGE_STYLES), default="canny",
+                   help="canny: thin detailed edges with automatic thresholds; sketch: fewer, "
+                        "thicker, connected strokes, closer to a drawing (default canny)")
+    p.add_argument("--val-cars", type=int, default=5,
+                   help="number of whole objects (cars) held out for validation (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="which objects are held out (default 0)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable or unmatched files with a warning instead of stopping")
+    p.set_defaults(func=_cli)

@@ -1,0 +1,227 @@
+"""The paired A|B format and the dataset that reads it (pix2pix paper, section 4 and appendix 6.2).
+
+One file holds one training pair: the input A on the left half, the target B on the right half,
+so the image is twice as wide as it is tall (edges2shoes: 512x256 JPEGs). A dataset is a folder:
+
+    <root>/train/*.png|jpg      <root>/val/*.png|jpg
+
+Every dataset this project makes (OpenMoji, Carvana-style photos) is written in this format, and
+`PairedImageDataset` is the one reader training, evaluation and the notebooks use.
+
+The paper's augmentation ("random jitter"): resize the 256x256 halves to 286x286, take a random
+256x256 crop, mirror at random. A and B must move together, or the network would be asked to
+shift pixels it cannot see - so both halves go through one torchvision v2 call as `tv_tensors.Image`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from ..imaging import normalize_to_neg_one_to_one
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+JITTER_RATIO = 286 / 256  # the paper's load size relative to the crop size
+# Decoded pairs kept in memory beyond this many bytes are decoded again each epoch
+# (edges2shoes at 286 px would need ~24 GB). Override with PIX2PIX_CACHE_GB.
+DEFAULT_CACHE_GB = 4.0
+
+Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and writing pair images
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Read any image file as an 8-bit RGB array (H, W, 3).
+
+    Grayscale and palette images become RGB; transparent images are composited on white (the
+    background every dataset here uses); 16-bit images are scaled to 8 bits, not clipped.
+    A missing, corrupt or truncated file raises an error naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode now: a truncated file fails here, not later in a DataLoader worker
+            return pil_to_rgb_array(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read image ({err})") from err
+
+
+def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
+    """PIL image of any mode -> uint8 array (H, W, 3), see `load_rgb`."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grayscale (PNG opens as "I;16" or "I"): scale 0..65535 -> 0..255.
+        array = np.asarray(im, dtype=np.uint32 if im.mode == "I" else np.uint16).astype(np.float32)
+        array = np.clip(array / 257.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if im.mode == "F":
+        array = np.asarray(im, dtype=np.float32)
+        scale = 255.0 if array.max() <= 1.0 else 1.0
+        array = np.clip(array * scale + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def split_pair_array(array: np.ndarray, *, path: str | Path = "<array>") -> tuple[np.ndarray, np.ndarray]:
+    """(H, 2H, 3) -> A (H, H, 3), B (H, H, 3). The width must be exactly twice the height."""
+    h, w = array.shape[:2]
+    if w != 2 * h:
+        raise ValueError(f"{path}: a pair image must be twice as wide as tall (A left, B right), "
+                         f"got {w}x{h}")
+    return array[:, :h], array[:, h:]
+
+
+def make_pair_image(a: np.ndarray | Image.Image, b: np.ndarray | Image.Image) -> Image.Image:
+    """Put A (left) and B (right) side by side: the file format of every dataset here."""
+    a = np.asarray(a.convert("RGB") if isinstance(a, Image.Image) else a)
+    b = np.asarray(b.convert("RGB") if isinstance(b, Image.Image) else b)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if b.ndim == 2:
+        b = np.repeat(b[:, :, None], 3, axis=2)
+    if a.shape != b.shape or a.shape[0] != a.shape[1]:
+        raise ValueError(f"A and B must be square and the same size, got {a.shape} and {b.shape}")
+    return Image.fromarray(np.concatenate([a, b], axis=1).astype(np.uint8), mode="RGB")
+
+
+def list_pair_files(folder: str | Path) -> list[Path]:
+    """The image files of one split folder, sorted; errors name the folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder (expected <root>/<split>/ with A|B images)")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"{folder}: contains no {'/'.join(IMAGE_SUFFIXES)} images")
+    return files
+
+
+# ---------------------------------------------------------------------------------------------
+# The dataset
+
+
+class PairedImageDataset(Dataset):
+    """A|B pairs from `<root>/<split>/`, as float tensors in [-1, 1].
+
+    Parameters:
+        root (path)          -- dataset folder holding `train/`, `val/` (and maybe `test/`).
+        split (str)          -- sub-folder to read.
+        image_size (int)     -- side of the square A and B the network sees.
+        load_size (int)      -- resize to this before the random crop (the paper: 286 for 256).
+                                None: round(image_size * 286 / 256) for "train", ignored otherwise.
+                                Pass load_size=image_size to switch the crop jitter off.
+        flip (bool)          -- random horizontal mirroring (train split only).
+        direction (str)      -- "AtoB": input = left half; "BtoA": input = right half.
+        augment (callable)   -- optional (A uint8 (3,S,S), B uint8, torch.Generator) -> (A, B),
+                                applied after the jitter, before normalisation (e.g. doodle
+                                augmentations from `sketch_augment`). None: no extra augmentation.
+        cache (bool)         -- keep decoded (and resized) uint8 pairs in memory, so epochs after
+                                the first do no decoding: on a CPU the loader is the bottleneck.
+                                Up to PIX2PIX_CACHE_GB (default 4) GB; each DataLoader worker
+                                has its own cache, kept across epochs only with
+                                persistent_workers=True.
+
+    Items are dicts {"A": (3, S, S) float in [-1, 1], "B": same, "path": str}. Validation and test
+    splits get no randomness: each half is resized straight to image_size.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", *, image_size: int = 256,
+                 load_size: int | None = None, flip: bool = True, direction: str = "AtoB",
+                 augment: Augment | None = None, cache: bool = True):
+        if direction not in ("AtoB", "BtoA"):
+            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+        if image_size < 1:
+            raise ValueError(f"image_size must be positive, got {image_size}")
+        self.root = Path(root)
+        self.split = split
+        self.files = list_pair_files(self.root / split)
+        self.image_size = image_size
+        self.train = split == "train"
+        if not self.train:
+            load_size = image_size  # evaluation sees the whole picture, no jitter
+        elif load_size is None:
+            load_size = round(image_size * JITTER_RATIO)
+        if load_size < image_size:
+            raise ValueError(f"load_size ({load_size}) must be >= image_size ({image_size})")
+        self.load_size = load_size
+        self.flip = flip and self.train
+        self.direction = direction
+        self.augment = augment
+        self.cache = cache
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        budget_gb = float(os.environ.get("PIX2PIX_CACHE_GB", DEFAULT_CACHE_GB))
+        self._cache_budget = int(budget_gb * 2**30)
+        self._cache_bytes = 0
+        # Random part of the jitter. The resize is deterministic and happens before caching.
+        steps = []
+        if self.load_size > image_size:
+            steps.append(v2.RandomCrop(image_size))
+        if self.flip:
+            steps.append(v2.RandomHorizontalFlip(p=0.5))
+        self._jitter = v2.Compose(steps) if steps else None
+        self._resize = v2.Resize((self.load_size, self.load_size), antialias=True)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __repr__(self) -> str:
+        return (f"PairedImageDataset({str(self.root)!r}, split={self.split!r}, n={len(self)}, "
+                f"image_size={self.image_size}, load_size={self.load_size}, flip={self.flip}, "
+                f"direction={self.direction!r}, augment={'yes' if self.augment else 'no'})")
+
+    def load_pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoded A and B of one file as uint8 (3, L, L) tensors at load_size (cached)."""
+        if index in self._cache:
+            return self._cache[index]
+        path = self.files[index]
+        a, b = split_pair_array(load_rgb(path), path=path)  # (H, H, 3) each
+        a = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1))  # (3, H, H)
+        b = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(b)).permute(2, 0, 1))
+        if a.shape[-1] != self.load_size:
+            a, b = self._resize(a, b)  # one call: both halves get the same resize
+        pair = (a.as_subclass(torch.Tensor).contiguous(), b.as_subclass(torch.Tensor).contiguous())
+        if self.cache:
+            nbytes = pair[0].numel() * 2
+            if self._cache_bytes + nbytes <= self._cache_budget:
+                self._cache[index] = pair
+                self._cache_bytes += nbytes
+            elif not getattr(self, "_warned_cache", False):
+                self._warned_cache = True
+                warnings.warn(f"{self.root / self.split}: the in-memory cache is full "
+                              f"({self._cache_budget / 2**30:.1f} GB, PIX2PIX_CACHE_GB); the rest "
+                              "is decoded every epoch", stacklevel=2)
+        return pair
+
+    def __getitem__(self, index: int) -> dict:
+        a, b = self.load_pair(index)  # uint8 (3, L, L)
+        if self._jitter is not None:
+            # Same crop window and same flip for both: they are passed in one call.
+            a, b = self._jitter(tv_tensors.Image(a), tv_tensors.Image(b))
+            a, b = a.as_subclass(torch.Tensor), b.as_subclass(torch.Tensor)
+        if self.augment is not None:
+            seed = int(torch.randint(0, 2**62, ()).item())  # follows torch's (per-worker) seed
+            a, b = self.augment(a, b, torch.Generator().manual_seed(seed))
+        if self.direction == "BtoA":
+            a, b = b, a
+        return {
+            "A": normalize_to_neg_one_to_one(a.float() / 255.0),  # (3, S, S) in [-1, 1]
+            "B": normalize_to_neg_one_to_one(b.float() / 255.0),
+            "path": str(self.files[index]),
+        }

@@ -1,0 +1,412 @@
+"""Sketch in any form -> preprocessed tensor -> colour image (notebook 04, the canvas, the CLI).
+
+A generator only knows the sketches it was trained on: OpenMoji line art, black strokes of one
+width on white, the drawing filling most of a square. A doodle from a person differs in every
+one of those ways, so every source (file, PIL image, array, canvas) goes through the same
+preprocessing before the generator sees it:
+
+    any input -> grayscale -> ink = dark strokes on white (whatever the polarity)
+              -> crop to the drawing, pad to a square with an emoji-like margin -> resize
+              -> stroke width normalised to the training width -> (1, 3, S, S) in [-1, 1]
+
+The weights file format ("pix2pix-generator/1") is written by `save_generator` (train.py calls it)
+and read by `load_generator`: the config travels with the weights so the net can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .data.sketch_augment import LINE_WIDTH_AT_256, estimate_stroke_width, normalize_stroke_width
+from .imaging import normalize_to_neg_one_to_one, save_image_atomic, tensor_to_pil
+from .models import build_generator
+
+# The shipped generator (issue #5), trained on augmented OpenMoji line art at 256 px.
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "openmoji_doodle_256.pt"
+WEIGHTS_FORMAT = "pix2pix-generator/1"
+GENERATOR_KEYS = ("image_size", "ngf", "norm", "skips", "dropout", "in_channels", "out_channels")
+
+# The training line art's stroke width at 256 px (6.8 px), measured on OpenMoji: see
+# data/sketch_augment.py, which shares it. It scales with the size (3.4 px at 128).
+STROKE_WIDTH_AT_256 = LINE_WIDTH_AT_256
+# Fraction of the square that the drawing's longer side fills. The bounding box of OpenMoji line
+# art spans a median 0.77 of the 72-unit viewBox (10th-90th percentile 0.70-0.89, same 60 files);
+# a doodle is cropped to its bounding box and padded so that it fills the same fraction.
+DRAWING_FILL = 0.77
+# Fewer dark pixels than this fraction of the input image (or than 4) counts as an empty drawing.
+MIN_INK_FRACTION = 0.0005
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+
+
+# ----------------------------------------------------------------------------- sketch -> array
+def load_gray(sketch) -> np.ndarray:
+    """Any sketch (path, PIL image, numpy array, torch tensor) -> float32 (H, W) in [0, 1], 1 = white.
+
+    Transparent pixels are composited on white first: a PNG drawn on a transparent background
+    has black strokes *and* black (fully transparent) background pixels.
+    """
+    if isinstance(sketch, (str, Path)):
+        path = Path(sketch)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such sketch file")
+        try:
+            with Image.open(path) as im:
+                sketch = im.copy()
+        except OSError as err:
+            raise ValueError(f"{path}: not a readable image ({err})") from None
+    if isinstance(sketch, Image.Image):
+        if sketch.mode in ("RGBA", "LA", "PA") or "transparency" in sketch.info:
+            rgba = sketch.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            sketch = Image.alpha_composite(white, rgba)
+        return np.asarray(sketch.convert("L"), dtype=np.float32) / 255.0
+    if isinstance(sketch, torch.Tensor):
+        t = sketch.detach().float().cpu()
+        if t.ndim == 4 and t.shape[0] == 1:
+            t = t[0]
+        if t.ndim == 3 and t.shape[0] in (1, 3, 4):  # (C, H, W) -> (H, W, C)
+            t = t.permute(1, 2, 0)
+        if t.min() < 0:  # a [-1, 1] tensor, like the ones the networks use
+            t = (t + 1) / 2
+        elif t.max() > 1.0:  # 0..255 values
+            t = t / 255.0
+        sketch = t.numpy()
+    if not isinstance(sketch, np.ndarray):
+        raise ValueError(f"cannot read a sketch from a {type(sketch).__name__}")
+    a = sketch.astype(np.float32)
+    if sketch.dtype == np.uint8 or a.max() > 1.0:
+        a = a / 255.0
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 3 and a.shape[2] == 4:  # composite RGBA on white
+        alpha = a[..., 3:4]
+        a = a[..., :3] * alpha + (1 - alpha)
+    if a.ndim == 3 and a.shape[2] == 3:
+        a = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # PIL's "L" weights
+    if a.ndim != 2:
+        raise ValueError(f"a sketch array must be (H, W), (H, W, 3) or (H, W, 4), got {sketch.shape}")
+    return np.clip(a, 0.0, 1.0)
+
+
+def ink_from_gray(gray: np.ndarray) -> np.ndarray:
+    """Grayscale (1 = white) -> ink (1 = stroke), whatever the drawing's polarity.
+
+    The background is the colour of the image border (a doodle rarely touches every edge); when
+    the border is mixed, the majority colour of the whole image decides.
+    """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = np.median(border)
+    if 0.35 < background < 0.65:  # border half dark, half light: use the majority instead
+        background = np.median(gray)
+    return 1.0 - gray if background >= 0.5 else gray.copy()
+
+
+# ----------------------------------------------------------------------------- preprocessing
+def target_stroke_width(image_size: int) -> float:
+    """Training stroke width at `image_size` px (the line art's width scales with the image)."""
+    return STROKE_WIDTH_AT_256 * image_size / 256
+
+
+def preprocess_steps(sketch, *, image_size: int = 256, stroke_width: float | None = None,
+                     measure: bool = True) -> dict:
+    """Every stage of `preprocess_sketch`, as arrays in [0, 1] for display (notebook 04).
+
+    Returns a dict: "gray" (the input, 1 = white), "ink" (1 = stroke), "square" (cropped and
+    padded), "resized" (at image_size), "normalized" (stroke width fixed; 1 = white again),
+    "stroke_width_before" and (when `measure`) "stroke_width_after" (px at image_size).
+    """
+    target = target_stroke_width(image_size) if stroke_width is None else float(stroke_width)
+    gray = load_gray(sketch)                                   # (H, W), 1 = white
+    ink = ink_from_gray(gray)                                  # (H, W), 1 = stroke
+    # Faint pixels (antialiasing, paper texture, JPEG noise) are not part of the drawing.
+    mask = ink > 0.5
+    if mask.sum() < max(4, MIN_INK_FRACTION * mask.size):
+        raise ValueError(f"the drawing is empty: {int(mask.sum())} dark pixels on a "
+                         f"{gray.shape[1]}x{gray.shape[0]} image; draw something first")
+    rows, cols = np.nonzero(mask)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    crop = ink[top:bottom, left:right]                         # (h, w)
+    side = int(np.ceil(max(crop.shape) / DRAWING_FILL))
+    square = np.zeros((side, side), np.float32)
+    y0, x0 = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
+    square[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop  # (side, side), centred
+
+    # Work at twice the output size, then average down: the result is antialiased like the
+    # rendered line art. INTER_AREA keeps thin strokes as grey instead of dropping them.
+    work = 2 * image_size
+    interp = cv2.INTER_AREA if side > work else cv2.INTER_LINEAR
+    big = cv2.resize(square, (work, work), interpolation=interp)  # (2S, 2S)
+    resized = cv2.resize(square, (image_size, image_size), interpolation=cv2.INTER_AREA)
+    big_mask = big > 0.25  # lower threshold: a 1-px line shrunk by 4 is ~0.25 grey
+    width_before = estimate_stroke_width(big_mask) / 2
+    fixed = normalize_stroke_width(big_mask, 2 * target).astype(np.float32)
+    normalized = 1.0 - cv2.resize(fixed, (image_size, image_size), interpolation=cv2.INTER_AREA)
+    steps = {"gray": gray, "ink": ink, "square": 1.0 - square, "resized": 1.0 - resized,
+             "normalized": normalized, "stroke_width_before": width_before}
+    if measure:
+        steps["stroke_width_after"] = estimate_stroke_width(fixed > 0.5) / 2
+    return steps
+
+
+def preprocess_sketch(sketch, *, image_size: int = 256, stroke_width: float | None = None) -> torch.Tensor:
+    """Any sketch -> the generator's input: a (1, 3, S, S) float tensor in [-1, 1].
+
+    Parameters:
+        sketch:       a file path, PIL image, numpy array ((H, W), (H, W, 3) or (H, W, 4); uint8
+                      or float in [0, 1]) or a torch tensor; any polarity, any size
+        image_size:   S, the generator's input size
+        stroke_width: target stroke width in px at S (default: the training line art's,
+                      `STROKE_WIDTH_AT_256` scaled to S)
+
+    Raises ValueError("the drawing is empty: ...") for a blank or near-blank drawing.
+    """
+    gray = preprocess_steps(sketch, image_size=image_size, stroke_width=stroke_width,
+                            measure=False)["normalized"]
+    x = torch.from_numpy(np.ascontiguousarray(gray)).float()          # (S, S) in [0, 1]
+    return normalize_to_neg_one_to_one(x).expand(1, 3, -1, -1).contiguous()  # (1, 3, S, S)
+
+
+# ----------------------------------------------------------------------------- weights files
+def save_generator(path, generator: nn.Module, config_dict: dict, *, half: bool = False,
+                   extra: dict | None = None) -> Path:
+    """Write a generator weights file ("pix2pix-generator/1"), atomically.
+
+    Parameters:
+        path:        where to write (a temporary file beside it is renamed into place)
+        generator:   the network (a `build_generator` U-Net)
+        config_dict: its settings; a `TrainConfig.to_dict()` is fine (only GENERATOR_KEYS are kept)
+        half:        store float tensors as fp16 (half the file; loaded back as fp32)
+        extra:       anything else worth keeping (metrics, epochs, the command); plain types only
+    """
+    config = {k: config_dict[k] for k in GENERATOR_KEYS if k in config_dict}
+    config.setdefault("in_channels", getattr(generator, "in_channels", 3))
+    config.setdefault("out_channels", getattr(generator, "out_channels", 3))
+    missing = [k for k in GENERATOR_KEYS if k not in config]
+    if missing:
+        raise ValueError(f"config_dict lacks the generator settings {missing}")
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+             for k, v in generator.state_dict().items()}
+    payload = {"format": WEIGHTS_FORMAT, "config": config, "state_dict": state, "extra": dict(extra or {})}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Read a generator weights file (or a full training checkpoint) -> (generator in eval mode, meta).
+
+    meta holds "config" (the generator settings), "extra" and "path".
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        data = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # truncated zip, a pickle of other objects, not a torch file at all
+        raise ValueError(f"{path}: not a readable generator weights file "
+                         f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a dict with 'state_dict' and 'config', got {type(data).__name__}")
+    if data.get("format") == WEIGHTS_FORMAT:
+        state, config, extra = data.get("state_dict"), data.get("config", {}), data.get("extra", {})
+    elif "generator" in data and "config" in data:  # a full training checkpoint from train.py
+        state, config = data["generator"], data["config"]
+        extra = {k: v for k, v in data.items() if k in ("epoch", "step", "metrics", "best")}
+    else:
+        raise ValueError(f"{path}: not a generator weights file (format {data.get('format')!r}, "
+                         f"keys {sorted(map(str, data))[:8]})")
+    if not isinstance(state, dict) or not isinstance(config, dict):
+        raise ValueError(f"{path}: the file has no generator state dict and config")
+    settings = {k: config[k] for k in GENERATOR_KEYS if k in config}
+    try:
+        generator = build_generator(**settings)
+        generator.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the weights do not fit the generator its config describes "
+                         f"({str(err).splitlines()[0][:200]})") from None
+    generator.to(device).eval()
+    full = {**{k: config[k] for k in GENERATOR_KEYS if k in config}}
+    full.setdefault("image_size", 2 ** generator.depth)
+    return generator, {"config": full, "extra": extra, "path": str(path)}
+
+
+# ----------------------------------------------------------------------------- colouring
+MODES = ("eval", "paper")
+
+
+@contextlib.contextmanager
+def generation_mode(generator: nn.Module, mode: str):
+    """Run G the way `mode` says, then put it back exactly as it was.
+
+    "eval":  dropout off, batch norm uses the running statistics gathered in training.
+    "paper": dropout on and batch statistics (paper section 3.3, the reference without --eval).
+             Batch norm must not update its running statistics while we generate: momentum 0
+             keeps them (running = (1 - momentum) * running + momentum * batch).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    was_training = generator.training
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None)
+             for m in norms]
+    generator.train(mode == "paper")
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield generator
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
+        generator.train(was_training)
+
+
+def input_size_of(generator: nn.Module) -> int:
+    """The image size a U-Net generator is built for (its bottleneck is 1x1 there)."""
+    return 2 ** getattr(generator, "depth", 8)
+
+
+@torch.no_grad()
+def colorize(generator: nn.Module, sketch, *, mode: str = "eval", seed: int | None = None,
+             image_size: int | None = None, stroke_width: float | None = None,
+             precision: str = "fp32") -> Image.Image:
+    """Colour one sketch with a generator -> RGB PIL image of size image_size.
+
+    Parameters:
+        generator:    a U-Net generator (e.g. from `load_generator`)
+        sketch:       anything `preprocess_sketch` reads (path, PIL image, array, tensor)
+        mode:         "eval" (dropout off, running statistics: the same picture every time) or
+                      "paper" (dropout on, batch statistics, as in the paper's test time)
+        seed:         seeds the dropout noise in "paper" mode, for a repeatable picture
+        image_size:   input size (default: the size the generator was built for)
+        stroke_width: target stroke width in px (default: the training width)
+        precision:    "fp32" or "bf16" (autocast; ~1.5x faster on CPUs with avx512_bf16)
+    """
+    size = image_size or input_size_of(generator)
+    x = preprocess_sketch(sketch, image_size=size, stroke_width=stroke_width)  # (1, 3, S, S)
+    device = next(generator.parameters()).device
+    x = x.to(device)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(generation_mode(generator, mode))
+        if seed is not None:
+            stack.enter_context(torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]))
+            torch.manual_seed(seed)
+        if precision == "bf16":
+            stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
+        elif precision != "fp32":
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        y = generator(x)  # (1, 3, S, S) in [-1, 1]
+    return tensor_to_pil(y.float())
+
+
+def side_by_side(*images: Image.Image, gap: int = 4) -> Image.Image:
+    """Images in one row on white, all scaled to the first one's height."""
+    height = images[0].height
+    scaled = [im.convert("RGB").resize((max(1, round(im.width * height / im.height)), height))
+              for im in images]
+    row = Image.new("RGB", (sum(im.width for im in scaled) + gap * (len(scaled) - 1), height), "white")
+    x = 0
+    for im in scaled:
+        row.paste(im, (x, 0))
+        x += im.width + gap
+    return row
+
+
+def sketch_preview(sketch, *, image_size: int) -> Image.Image:
+    """The preprocessed sketch as the generator sees it (RGB PIL image)."""
+    return tensor_to_pil(preprocess_sketch(sketch, image_size=image_size))
+
+
+# ----------------------------------------------------------------------------- command line
+def _resolve_weights(path: str | None) -> Path:
+    if path:
+        return Path(path)
+    if not SHIPPED_WEIGHTS.is_file():
+        raise FileNotFoundError(f"{SHIPPED_WEIGHTS}: the shipped generator is not there; "
+                                "pass --weights (e.g. runs/quick/best_generator.pt)")
+    return SHIPPED_WEIGHTS
+
+
+def _generate_one(generator, src: Path, dst: Path, args) -> None:
+    result = colorize(generator, src, mode=args.mode, seed=args.seed, stroke_width=args.stroke_width)
+    if args.side_by_side:
+        result = side_by_side(sketch_preview(src, image_size=result.width), result)
+    save_image_atomic(result, dst)
+
+
+def run_generate(args) -> int:
+    generator, meta = load_generator(_resolve_weights(args.weights), device=args.device)
+    src = Path(args.sketch)
+    if src.is_dir():
+        files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"{src}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        outdir = Path(args.output)
+        if outdir.suffix.lower() in IMAGE_SUFFIXES:
+            raise ValueError(f"{outdir}: with a folder of sketches, -o must be a folder")
+        failed = 0
+        for path in files:
+            try:
+                _generate_one(generator, path, outdir / f"{path.stem}.png", args)
+                print(f"{path} -> {outdir / (path.stem + '.png')}")
+            except ValueError as err:  # one bad sketch must not stop the others
+                print(f"skipped {path}: {err}")
+                failed += 1
+        print(f"coloured {len(files) - failed} of {len(files)} sketches with {meta['path']}")
+        return 1 if failed else 0
+    if not src.is_file():
+        raise FileNotFoundError(f"{src}: no such sketch file or folder")
+    _generate_one(generator, src, Path(args.output), args)
+    print(f"{src} -> {args.output}")
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="colour a sketch (or a folder of sketches) with a generator",
+                              description="Colour sketches with a trained generator. Without --weights, "
+                                          "the shipped OpenMoji doodle generator is used.")
+    p.add_argument("sketch", help="a sketch image, or a folder of them")
+    p.add_argument("-o", "--output", required=True, help="output image (or folder, in folder mode)")
+    p.add_argument("--weights", default=None, help=f"generator weights (default: {SHIPPED_WEIGHTS.name})")
+    p.add_argument("--mode", choices=MODES, default="eval",
+                   help="eval: dropout off, running stats; paper: dropout on, batch stats (section 3.3)")
+    p.add_argument("--seed", type=int, default=None, help="dropout noise seed for --mode paper")
+    p.add_argument("--stroke-width", type=float, default=None, help="target stroke width in px")
+    p.add_argument("--side-by-side", action="store_true", help="write sketch | result side by side")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run_generate)
+    register_export_cli(subparsers)
+
+
+def run_export(args) -> int:
+    generator, meta = load_generator(args.weights)
+    extra = {**meta["extra"], "exported_from": str(args.weights), **({"note": args.note} if args.note else {})}
+    out = save_generator(args.output, generator, meta["config"], half=args.half, extra=extra)
+    print(f"{args.weights} -> {out} ({out.stat().st_size / 1e6:.1f} MB{', fp16' if args.half else ''})")
+    return 0
+
+
+def register_export_cli(subparsers) -> None:
+    p = subparsers.add_parser("export", help="write a compact generator file from a run (e.g. fp16 for shipping)",
+                              description="Copy a generator (best_generator.pt, or a full checkpoint) into a "
+                                          "standalone weights file, optionally in half precision.")
+    p.add_argument("weights", help="best_generator.pt, generator.pt or checkpoint.pt of a run")
+    p.add_argument("-o", "--output", required=True, help="the weights file to write")
+    p.add_argument("--half", action="store_true", help="store fp16 tensors (half the size; loaded as fp32)")
+    p.add_argument("--note", default=None, help="free text stored with the weights (e.g. the licence)")
+    p.set_defaults(func=run_export)

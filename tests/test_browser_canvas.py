@@ -1,0 +1,222 @@
+"""The drawing canvas in a real browser: JupyterLab + headless Chromium, driven by Playwright.
+
+The test draws strokes with the mouse, presses Generate, and checks both ends: the kernel got the
+strokes (a notebook callback writes what arrived to a file) and the generated image appeared in
+the page. A screenshot goes to build/test-artifacts/canvas.png.
+
+Needs Debian's chromium at /usr/bin/chromium (`make browser` installs it; never a Playwright
+browser download). Without it the test is skipped, except under CI (env CI set), where it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACT = ROOT / "build" / "test-artifacts" / "canvas.png"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+TOKEN = "doodle-test-token"
+
+NOTEBOOK_CODE = '''\
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pix2pix_lib.canvas import DoodleCanvas
+from pix2pix_lib.models import build_generator
+
+torch.manual_seed(0)
+G = build_generator(image_size=64, ngf=8)  # tiny and untrained: the test checks the plumbing
+RECORD = Path("record.json")
+
+def on_generate(drawing, result):
+    gray = np.asarray(drawing.convert("L"))
+    RECORD.write_text(json.dumps({
+        "strokes": canvas.strokes, "requests": canvas.generate_requests,
+        "dark_pixels": int((gray < 128).sum()), "drawing_size": list(drawing.size),
+        "result_size": list(result.size),
+    }))
+
+canvas = DoodleCanvas(G, on_generate=on_generate, size=256, pen_width=6)
+canvas
+'''
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} is missing: install Debian's chromium (`make browser`, or apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the browser test, but {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"jupyter lab did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on a free port, with its own settings, workspaces and notebook folder."""
+    _require_chromium()
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "canvas_test.ipynb")
+    settings = tmp_path / "settings"
+    # Without this file JupyterLab asks "get notified about Jupyter news?" over the notebook.
+    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PIX2PIX_FAST": "1"}
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
+           f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
+           f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+           "--expose-app-in-browser", "--ServerApp.open_browser=False"]
+    if hasattr(os, "getuid") and os.getuid() == 0:
+        cmd.append("--allow-root")  # jupyter refuses to run as root without it
+    log = tmp_path / "jupyter.log"
+    with open(log, "w") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=root)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_server(f"{base}/api/status?token={TOKEN}", proc, log)
+        yield {"base": base, "root": root, "log": log}
+    finally:
+        try:  # shuts the kernels down too
+            request = urllib.request.Request(f"{base}/api/shutdown?token={TOKEN}", method="POST")
+            urllib.request.urlopen(request, timeout=5).close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_for_file(path: Path, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:  # caught mid-write
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"the kernel never wrote {path.name}: Generate did not reach Python")
+
+
+def test_canvas_draw_and_generate_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            page.goto(f"{lab['base']}/lab/tree/canvas_test.ipynb?reset&token={TOKEN}")
+            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                                   " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=40_000)
+            # Run the cell through the app's own command, once the kernel is up.
+            page.evaluate("""async () => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                await panel.sessionContext.ready;
+                await window.jupyterapp.commands.execute('notebook:run-all-cells');
+            }""")
+            drawing = page.locator(".doodle-canvas canvas.doodle-drawing")
+            drawing.wait_for(state="visible", timeout=40_000)
+            drawing.scroll_into_view_if_needed()
+            box = drawing.bounding_box()
+            x0, y0 = box["x"], box["y"]
+
+            strokes = [  # a face: outline, two eyes, a smile (canvas coordinates)
+                [(128 + 90 * c, 128 + 90 * s) for c, s in
+                 [(1, 0), (0.7, 0.7), (0, 1), (-0.7, 0.7), (-1, 0), (-0.7, -0.7), (0, -1), (0.7, -0.7), (1, 0)]],
+                [(95, 95), (95, 110)],
+                [(160, 95), (160, 110)],
+                [(85, 150), (128, 180), (170, 150)],
+            ]
+            for stroke in strokes:
+                page.mouse.move(x0 + stroke[0][0], y0 + stroke[0][1])
+                page.mouse.down()
+                for x, y in stroke[1:]:
+                    page.mouse.move(x0 + x, y0 + y, steps=6)
+                page.mouse.up()
+            # Each stroke is sent when the pen lifts; wait until the last one reached the model.
+            page.wait_for_timeout(300)
+            page.locator(".doodle-canvas .doodle-generate").click()
+
+            record = _wait_for_file(lab["root"] / "record.json", timeout=30)
+            result = page.locator(".doodle-canvas img.doodle-result")
+            page.wait_for_function(
+                """() => { const img = document.querySelector('.doodle-canvas img.doodle-result');
+                           return img && img.complete && img.naturalWidth > 0; }""", timeout=15_000)
+            src = result.get_attribute("src")
+            natural = result.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+            status = page.locator(".doodle-canvas .doodle-status").inner_text()
+
+            ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+            page.locator(".doodle-canvas").screenshot(path=str(ARTIFACT))
+
+            # Undo removes the smile in the browser and tells the kernel; generate again.
+            (lab["root"] / "record.json").unlink()
+            page.locator(".doodle-canvas button", has_text="Undo").click()
+            page.wait_for_timeout(300)
+            page.locator(".doodle-canvas .doodle-generate").click()
+            after_undo = _wait_for_file(lab["root"] / "record.json", timeout=20)
+        finally:
+            browser.close()
+
+    # The kernel received the strokes ...
+    assert record["strokes"] == len(strokes), record
+    assert record["requests"] == 1, record
+    assert record["drawing_size"] == [256, 256], record
+    assert record["dark_pixels"] > 500, record  # four strokes 6 px wide, not a blank canvas
+    assert record["result_size"] == [64, 64], record
+    # ... and the generated image came back to the page.
+    assert src and (src.startswith("blob:") or src.startswith("data:image/")), src
+    assert natural == [64, 64], natural
+    assert status.startswith("generated 64x64"), status
+    assert ARTIFACT.stat().st_size > 1000
+    # Undo reached the kernel: one stroke fewer, fewer dark pixels, a second request.
+    assert after_undo["strokes"] == len(strokes) - 1 and after_undo["requests"] == 2, after_undo
+    assert after_undo["dark_pixels"] < record["dark_pixels"], (after_undo, record)

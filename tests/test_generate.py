@@ -1,0 +1,231 @@
+"""Sketch preprocessing, the generator weights file, colouring and the `generate` verb."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from pix2pix_lib import generate as gen
+from pix2pix_lib.__main__ import main
+from pix2pix_lib.config import TrainConfig
+from pix2pix_lib.data.sketch_augment import estimate_stroke_width
+from pix2pix_lib.models import build_generator
+
+SIZE = 64  # preprocessing size for most tests
+
+
+def doodle(*, width: int = 3, size: int = 200, offset=(0, 0), invert: bool = False) -> Image.Image:
+    """A circle with a cross inside, black on white (or white on black)."""
+    im = Image.new("L", (size, size), 0 if invert else 255)
+    d = ImageDraw.Draw(im)
+    ink = 255 if invert else 0
+    ox, oy = offset
+    d.ellipse([40 + ox, 40 + oy, 140 + ox, 140 + oy], outline=ink, width=width)
+    d.line([(60 + ox, 90 + oy), (120 + ox, 90 + oy)], fill=ink, width=width)
+    d.line([(90 + ox, 60 + oy), (90 + ox, 120 + oy)], fill=ink, width=width)
+    return im
+
+
+@pytest.fixture
+def tiny_g():
+    torch.manual_seed(0)
+    return build_generator(image_size=32, ngf=4)
+
+
+# ----------------------------------------------------------------------------- preprocessing
+def test_preprocess_shape_range_and_every_input_kind_agree(tmp_path):
+    im = doodle()
+    path = tmp_path / "d.png"
+    im.save(path)
+    rgba = np.zeros((200, 200, 4), np.uint8)  # transparent background, opaque black strokes
+    rgba[..., 3] = 255 - np.asarray(im)
+    inputs = {
+        "path": path, "str": str(path), "pil": im, "pil_rgb": im.convert("RGB"),
+        "gray_u8": np.asarray(im), "rgb_u8": np.asarray(im.convert("RGB")),
+        "float": np.asarray(im, np.float32) / 255, "rgba": rgba,
+        "tensor": torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1),
+        "tensor_pm1": torch.from_numpy(np.asarray(im, np.float32) / 127.5 - 1)[None],
+    }
+    ref = gen.preprocess_sketch(im, image_size=SIZE)
+    assert ref.shape == (1, 3, SIZE, SIZE) and ref.dtype == torch.float32
+    assert ref.min() >= -1 and ref.max() <= 1
+    assert torch.equal(ref[:, 0], ref[:, 1]) and torch.equal(ref[:, 0], ref[:, 2])  # grayscale
+    for name, x in inputs.items():
+        out = gen.preprocess_sketch(x, image_size=SIZE)
+        assert (out - ref).abs().mean() < 0.01, name
+
+
+def test_preprocess_polarity_position_and_margin():
+    ref = gen.preprocess_sketch(doodle(), image_size=SIZE)
+    inverted = gen.preprocess_sketch(doodle(invert=True), image_size=SIZE)
+    shifted = gen.preprocess_sketch(doodle(offset=(50, -35)), image_size=SIZE)
+    assert (inverted - ref).abs().mean() < 0.01
+    assert (shifted - ref).abs().mean() < 0.02  # cropped to the drawing: position does not matter
+    # background stays white; the drawing fills DRAWING_FILL of the side, centred
+    ink = (ref[0, 0] < 0).numpy()
+    rows, cols = np.nonzero(ink)
+    extent = (max(rows.max() - rows.min(), cols.max() - cols.min()) + 1) / SIZE
+    assert abs(extent - gen.DRAWING_FILL) < 0.06
+    assert abs((rows.min() + rows.max()) / 2 - SIZE / 2) < 2 and abs((cols.min() + cols.max()) / 2 - SIZE / 2) < 2
+    assert ref[0, 0, 0, 0] == 1.0  # white corner
+
+
+@pytest.mark.parametrize("width", [1, 3, 14])
+def test_preprocess_normalises_stroke_width(width):
+    steps = gen.preprocess_steps(doodle(width=width, size=400), image_size=128)
+    target = gen.target_stroke_width(128)
+    assert abs(steps["stroke_width_after"] - target) <= 1.0, steps["stroke_width_after"]
+    out_width = estimate_stroke_width(steps["normalized"] < 0.5)
+    assert abs(out_width - target) <= 1.25
+    for key in ("gray", "ink", "square", "resized", "normalized"):
+        assert steps[key].dtype == np.float32 and 0 <= steps[key].min() and steps[key].max() <= 1
+
+
+def test_explicit_stroke_width_is_honoured():
+    thin = gen.preprocess_steps(doodle(), image_size=128, stroke_width=2)["stroke_width_after"]
+    thick = gen.preprocess_steps(doodle(), image_size=128, stroke_width=8)["stroke_width_after"]
+    assert thin < 3.5 and 6.5 < thick
+
+
+@pytest.mark.parametrize("blank", [
+    np.full((100, 100), 255, np.uint8),             # white
+    np.zeros((100, 100), np.uint8),                 # black (a blank canvas of the other polarity)
+    np.zeros((80, 80, 4), np.uint8),                # fully transparent
+    np.pad(np.zeros((1, 1), np.uint8), 60, constant_values=255),  # one dark pixel
+])
+def test_empty_drawing_raises_a_clear_message(blank):
+    with pytest.raises(ValueError, match="the drawing is empty"):
+        gen.preprocess_sketch(blank, image_size=SIZE)
+
+
+def test_bad_sketch_inputs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        gen.preprocess_sketch(tmp_path / "nope.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="bad.png"):
+        gen.preprocess_sketch(tmp_path / "bad.png")
+    with pytest.raises(ValueError):
+        gen.preprocess_sketch(np.zeros((4, 4, 4, 4)))
+
+
+# ----------------------------------------------------------------------------- weights files
+def test_save_load_round_trip(tmp_path, tiny_g):
+    cfg = TrainConfig(image_size=32, ngf=4).to_dict()
+    path = gen.save_generator(tmp_path / "w" / "g.pt", tiny_g, cfg, extra={"epochs": 3})
+    assert not list(path.parent.glob(".*tmp"))  # the temporary file was renamed away
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == gen.WEIGHTS_FORMAT
+    assert raw["config"] == {"image_size": 32, "ngf": 4, "norm": "batch", "skips": True, "dropout": True,
+                             "in_channels": 3, "out_channels": 3}
+    g2, meta = gen.load_generator(path)
+    assert meta["extra"] == {"epochs": 3} and meta["config"]["image_size"] == 32
+    assert not g2.training
+    x = torch.randn(2, 3, 32, 32)
+    tiny_g.eval()
+    assert torch.equal(tiny_g(x), g2(x))
+
+
+def test_half_precision_file_is_smaller_and_loads_as_fp32(tmp_path, tiny_g):
+    cfg = TrainConfig(image_size=32, ngf=4).to_dict()
+    full = gen.save_generator(tmp_path / "full.pt", tiny_g, cfg)
+    half = gen.save_generator(tmp_path / "half.pt", tiny_g, cfg, half=True)
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    g2, _ = gen.load_generator(half)
+    assert all(p.dtype == torch.float32 for p in g2.parameters())
+    x = torch.randn(1, 3, 32, 32)
+    assert (tiny_g.eval()(x) - g2(x)).abs().max() < 2e-2
+
+
+def test_load_full_training_checkpoint(tmp_path, tiny_g):
+    ckpt = {"generator": tiny_g.state_dict(), "discriminator": {}, "config": TrainConfig(image_size=32, ngf=4).to_dict(),
+            "epoch": 7}
+    torch.save(ckpt, tmp_path / "ckpt.pt")
+    g2, meta = gen.load_generator(tmp_path / "ckpt.pt")
+    assert meta["extra"]["epoch"] == 7
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.equal(tiny_g.eval()(x), g2(x))
+
+
+def test_load_errors_name_the_file(tmp_path, tiny_g):
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        gen.load_generator(tmp_path / "missing.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"\x00garbage" * 50)
+    with pytest.raises(ValueError, match="garbage.pt"):
+        gen.load_generator(tmp_path / "garbage.pt")
+    good = gen.save_generator(tmp_path / "good.pt", tiny_g, TrainConfig(image_size=32, ngf=4).to_dict())
+    (tmp_path / "truncated.pt").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated.pt"):
+        gen.load_generator(tmp_path / "truncated.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt: not a generator weights file"):
+        gen.load_generator(tmp_path / "other.pt")
+    wrong = torch.load(good, weights_only=True)
+    wrong["config"]["ngf"] = 8  # the weights no longer fit
+    torch.save(wrong, tmp_path / "wrong.pt")
+    with pytest.raises(ValueError, match="wrong.pt: the weights do not fit"):
+        gen.load_generator(tmp_path / "wrong.pt")
+    with pytest.raises(ValueError, match="lacks the generator settings"):
+        gen.save_generator(tmp_path / "x.pt", tiny_g, {"ngf": 4})
+
+
+# ----------------------------------------------------------------------------- colouring
+def test_colorize_modes(tiny_g):
+    sketch = doodle()
+    a = gen.colorize(tiny_g, sketch)
+    assert isinstance(a, Image.Image) and a.size == (32, 32) and a.mode == "RGB"
+    assert np.array_equal(np.asarray(a), np.asarray(gen.colorize(tiny_g, sketch)))  # eval: repeatable
+
+    running = [m.running_mean.clone() for m in tiny_g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    tiny_g.eval()
+    p1 = gen.colorize(tiny_g, sketch, mode="paper", seed=1)
+    p1_again = gen.colorize(tiny_g, sketch, mode="paper", seed=1)
+    p2 = gen.colorize(tiny_g, sketch, mode="paper", seed=2)
+    assert np.array_equal(np.asarray(p1), np.asarray(p1_again))  # seeded dropout repeats
+    assert not np.array_equal(np.asarray(p1), np.asarray(p2))    # another seed, another picture
+    assert not np.array_equal(np.asarray(p1), np.asarray(a))     # batch statistics differ from running
+    # generating in paper mode leaves the network as it was: eval mode, running statistics kept
+    assert not tiny_g.training
+    after = [m.running_mean for m in tiny_g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.equal(x, y) for x, y in zip(running, after))
+    with pytest.raises(ValueError, match="mode must be one of"):
+        gen.colorize(tiny_g, sketch, mode="train")
+    bf16 = gen.colorize(tiny_g, sketch, precision="bf16")
+    assert bf16.size == (32, 32)
+
+
+def test_side_by_side():
+    row = gen.side_by_side(Image.new("RGB", (32, 32)), Image.new("RGB", (64, 64)), gap=4)
+    assert row.size == (32 + 4 + 32, 32)
+
+
+# ----------------------------------------------------------------------------- command line
+def test_cli_single_file_and_folder(tmp_path, tiny_g, capsys):
+    weights = gen.save_generator(tmp_path / "g.pt", tiny_g, TrainConfig(image_size=32, ngf=4).to_dict())
+    sketches = tmp_path / "sketches"
+    sketches.mkdir()
+    doodle().save(sketches / "a.png")
+    doodle(invert=True).convert("RGB").save(sketches / "b.jpg")
+    Image.new("L", (50, 50), 255).save(sketches / "blank.png")
+    (sketches / "notes.txt").write_text("not an image")
+
+    assert main(["generate", "--weights", str(weights), str(sketches / "a.png"), "-o", str(tmp_path / "a_out.png")]) == 0
+    assert Image.open(tmp_path / "a_out.png").size == (32, 32)
+    assert main(["generate", "--weights", str(weights), str(sketches / "a.png"), "-o", str(tmp_path / "sbs.png"),
+                 "--side-by-side", "--mode", "paper", "--seed", "3"]) == 0
+    assert Image.open(tmp_path / "sbs.png").size == (32 + 4 + 32, 32)
+
+    out = tmp_path / "out"
+    assert main(["generate", "--weights", str(weights), str(sketches), "-o", str(out)]) == 1  # blank.png failed
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_cli_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gen, "SHIPPED_WEIGHTS", tmp_path / "weights" / "openmoji_doodle_256.pt")
+    doodle().save(tmp_path / "a.png")
+    assert main(["generate", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png")]) == 2
+    assert "openmoji_doodle_256.pt" in capsys.readouterr().err
+    assert main(["generate", "--weights", str(tmp_path / "nope.pt"), str(tmp_path / "a.png"), "-o", "o.png"]) == 2
+    assert "nope.pt" in capsys.readouterr().err

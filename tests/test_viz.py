@@ -1,0 +1,120 @@
+"""Figures for training and the notebooks (pix2pix_lib/viz.py), drawn with the Agg backend."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from pix2pix_lib.viz import (  # noqa: E402
+    as_display_array,
+    draw_box,
+    draw_receptive_field,
+    make_sample_grid,
+    plot_loss_curves,
+    plot_skip_comparison,
+    show_images,
+    show_patch_scores,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_sample_grid_has_one_row_of_three_per_example(n):
+    x = torch.zeros(n, 3, 16, 16)
+    grid = make_sample_grid(x - 1, x, x + 1)   # black | grey | white
+    assert grid.size == (3 * 16 + 4 * 2, n * 16 + (n + 1) * 2)  # make_grid pads by 2 all round
+    pixels = np.asarray(grid)
+    assert tuple(pixels[2 + 8, 2 + 8]) == (0, 0, 0)          # first column: the input
+    assert tuple(pixels[2 + 8, 2 + 18 + 8]) == (128, 128, 128)
+    assert tuple(pixels[2 + 8, 2 + 36 + 8]) == (255, 255, 255)
+
+
+def test_as_display_array_converts_tensors_from_minus_one_to_one():
+    t = torch.full((3, 4, 5), -1.0)
+    t[:, 0, 0] = 1.0
+    array = as_display_array(t)
+    assert array.shape == (4, 5, 3) and array.dtype == np.uint8
+    assert array[0, 0].tolist() == [255, 255, 255] and array[1, 1].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="image"):
+        as_display_array(np.zeros(3))
+
+
+def test_receptive_field_square_is_drawn_where_expected():
+    image = Image.new("RGB", (64, 64), "white")
+    out = draw_receptive_field(image, 16, center=(20, 30), color=(255, 0, 0), width=1)
+    assert out.size == image.size and out is not image
+    assert np.asarray(image).min() == 255                      # original untouched
+    pixels = np.asarray(out)
+    red = np.all(pixels == (255, 0, 0), axis=-1)
+    ys, xs = np.nonzero(red)
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (12, 27, 22, 37)  # a 16x16 outline
+    assert not red[30, 20]                                     # hollow: the centre is untouched
+    assert red.sum() == 4 * 16 - 4
+
+
+def test_receptive_field_defaults_to_centre_and_clips_at_edges():
+    image = torch.zeros(3, 32, 32)
+    out = draw_receptive_field(image, 70, color=(0, 255, 0), width=1)  # larger than the image
+    assert out.size == (32, 32)
+    assert not np.all(np.asarray(out) == (0, 255, 0), axis=-1).any()  # every edge lies outside
+    box = draw_box(image, (-5, -5, 10, 10), color=(0, 0, 255), width=1)
+    blue = np.all(np.asarray(box) == (0, 0, 255), axis=-1)
+    assert blue[9, 0] and blue[0, 9] and not blue[0, 0]        # right and bottom edges only
+    with pytest.raises(ValueError):
+        draw_receptive_field(image, 0)
+
+
+def test_patch_score_heat_map_shows_image_map_and_overlay():
+    image = torch.zeros(3, 64, 64)
+    scores = torch.linspace(0, 1, 36).reshape(1, 1, 6, 6)
+    fig = show_patch_scores(image, scores, title="D", label="P(real)")
+    image_axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(image_axes) == 3 and len(fig.axes) == 4          # three panels and a colour bar
+    heat = image_axes[1].images[0].get_array()
+    assert heat.shape == (6, 6) and np.allclose(heat, scores[0, 0].numpy())
+    assert image_axes[1].get_title() == "output map 6x6"
+    overlay = image_axes[2].images
+    assert len(overlay) == 2 and overlay[1].get_extent() == [0, 64, 64, 0]  # map stretched over the image
+    assert fig._suptitle.get_text() == "D"
+    assert fig.axes[-1].get_ylabel() == "P(real)"
+    with pytest.raises(ValueError, match="score map"):
+        show_patch_scores(image, torch.zeros(2, 1, 6, 6))
+
+
+def test_show_images_titles_and_grid():
+    images = [Image.new("RGB", (8, 8)), torch.zeros(3, 8, 8), np.zeros((8, 8))]
+    fig = show_images(images, ["a", "b", "c"], ncols=2)
+    assert len(fig.axes) == 4                                     # 2x2 grid, last one empty
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c", ""]
+    assert [len(ax.images) for ax in fig.axes] == [1, 1, 1, 0]
+    with pytest.raises(ValueError, match="titles"):
+        show_images(images, ["a"])
+
+
+def test_skip_comparison_reports_l1_and_zooms():
+    target = torch.ones(3, 16, 16)
+    outputs = {"U-Net": torch.ones(3, 16, 16), "encoder-decoder": torch.zeros(3, 16, 16)}
+    fig = plot_skip_comparison(-target, target, outputs, curves={"U-Net": [1.0, 0.5], "encoder-decoder": [1.0, 0.9]},
+                               zoom=(4, 4, 12, 12))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:8:2] == ["input A", "U-Net\nL1 0.000", "encoder-decoder\nL1 0.996", "target B"]  # 0 shows as grey 128
+    assert titles[1] == "zoom" and fig.axes[1].images[0].get_array().shape[:2] == (8, 8)
+    curve_ax = fig.axes[-1]
+    assert [line.get_label() for line in curve_ax.lines] == ["U-Net", "encoder-decoder"]
+    assert curve_ax.get_yscale() == "log"
+
+
+def test_loss_curves_plot_every_value():
+    ax = plot_loss_curves({"a": [3.0, 2.0, 1.0]}, logy=False)
+    x, y = ax.lines[0].get_data()
+    assert list(x) == [1, 2, 3] and list(y) == [3.0, 2.0, 1.0]
