@@ -131,7 +131,7 @@ def test_committed_results_file_is_complete():
     assert [v["variant"] for v in results["variants"]] == [v.name for v in VARIANTS]
     assert results["hardware"]["summary"] and results["budget_images"] > 0
     for v in results["variants"]:
-        assert all(isinstance(v["metrics"][m], float) for m in ("l1", "l1_changed", "psnr", "ssim", "sharpness"))
+        assert all(isinstance(v["metrics"][m], float) for m in ("l1", "l1_changed", "psnr", "ssim", "sharpness", "colourfulness"))
         assert v["images_seen"] >= results["budget_images"]
     table = results_markdown(results)
     assert all(title in table for title in GROUPS.values())
