@@ -7,14 +7,19 @@ With `--reference PATH` (a checkout of junyanz/pytorch-CycleGAN-and-pix2pix) the
 
     python benchmarks/bench_train.py --quick                      # < 30 s: does it work?
     python benchmarks/bench_train.py                              # 256 b1, 256 b4, quick; fp32 + bf16
-    python benchmarks/bench_train.py --reference /tmp/ref --json out.json
+    python benchmarks/bench_train.py --reference /tmp/ref --interleave step --json out.json
     python benchmarks/bench_train.py --device cuda --precision fp32,bf16,fp16 --channels-last --compile
 
-Every measurement runs in a fresh worker process (this file with `--worker`): peak memory is then
-the process's own peak (CPU: ru_maxrss minus the RSS before the networks exist; CUDA:
-torch.cuda.max_memory_allocated), and one implementation's cached allocations or thread pools cannot
-flatter or slow the next. Ours and the reference alternate (A B A B ...) for `--rounds` rounds, and
-the table shows the median images/s, so that load from other users of a shared machine hits both.
+Measurements run in fresh worker processes (this file with `--worker`), so one implementation's
+cached allocations or thread pools cannot flatter or slow the next. `--interleave process` (default):
+one process per variant and round, and peak memory is that process's own (CPU: ru_maxrss minus the
+RSS before the networks exist; CUDA: torch.cuda.max_memory_allocated). `--interleave step`: one
+process per config and round builds every variant and alternates single steps (ours, reference,
+ours, ...), the tightest comparison on a shared machine; its CPU peak memory is exact only for the
+first variant. Either way the table shows the median over `--rounds`, the spread, wall and CPU
+time per step, and images/s relative to the reference in fp32. On a busy machine compare with
+`--threads 1`: its CPU time per step hardly moves with other people's load; two threads' wall time
+can be 10x slower when the cores are shared (OpenMP threads wait for each other).
 """
 
 from __future__ import annotations
@@ -163,6 +168,10 @@ def run_worker(specs: list[dict]) -> list[dict]:
     device = torch.device(specs[0]["device"])
     if device.type == "cpu":
         torch.set_num_threads(specs[0]["threads"])
+    if device.type == "cuda":
+        # Off unless asked: our trainer leaves it off. The reference turns it on itself
+        # (BaseModel.__init__), for every network in its process (so in --interleave step, ours too).
+        torch.backends.cudnn.benchmark = bool(specs[0].get("cudnn_benchmark"))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     built = []
     for i, spec in enumerate(specs):
@@ -231,7 +240,8 @@ def variants(args, device_type: str) -> list[dict]:
         for precision in args.precision.split(","):
             out.append(dict(config=config, impl="ours", precision=precision, channels_last=False, compile=False))
             if args.channels_last:
-                out.append(dict(config=config, impl="ours", precision=precision, channels_last=True, compile=False))
+                out.append(dict(config=config, impl="ours", precision=precision, channels_last=True,
+                                compile=False))
             if args.compile:
                 out.append(dict(config=config, impl="ours", precision=precision,
                                 channels_last=args.channels_last, compile=True))
@@ -253,13 +263,17 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--threads", type=int, default=2, help="torch threads on CPU (default 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads on CPU (default 2, the course machine's cores; 1 with --quick)")
     p.add_argument("--configs", default=None, help=f"comma list of {sorted(CONFIGS)} or SIZEbBATCH[nWIDTH] "
                    f"(default: {DEFAULT_CONFIGS['cpu']} on CPU, {DEFAULT_CONFIGS['cuda']} on CUDA)")
     p.add_argument("--precision", default="fp32,bf16", help="comma list of fp32, bf16, fp16 (ours)")
     p.add_argument("--channels-last", action="store_true", help="also time ours with channels-last")
     p.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
-    p.add_argument("--warmup", type=int, default=None, help="untimed steps per worker (default 2; 4 with --compile)")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="CUDA: torch.backends.cudnn.benchmark = True (the reference always sets it)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed steps per worker (default 2; 4 with --compile)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per worker (default 5)")
     p.add_argument("--rounds", type=int, default=3, help="alternating repetitions; the median is shown")
     p.add_argument("--reference", metavar="PATH", help="checkout of pytorch-CycleGAN-and-pix2pix to compare with")
@@ -269,7 +283,8 @@ def main(argv=None) -> int:
                    help="process: a fresh process per variant and round (exact CPU peak memory); step: "
                         "one process per config and round, single steps of every variant alternating "
                         "(tightest comparison on a busy machine)")
-    p.add_argument("--quick", action="store_true", help="tiny run to check that it works (< 30 s)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny run to check that it works (< 30 s): quick config, 1+2 steps, one process, 1 thread")
     p.add_argument("--json", metavar="OUT", help="write every measurement to this JSON file")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -290,10 +305,15 @@ def main(argv=None) -> int:
     if args.quick:
         args.configs = args.configs or "quick"
         args.steps, args.rounds, args.warmup = 2, 1, 1
+        args.interleave = "step"  # one worker process: torch is imported once
+        # One thread: two OpenMP threads on a busy 2-core machine spin-wait for each other (10x slower).
+        args.threads = args.threads or 1
+    args.threads = args.threads or 2
     args.configs = args.configs or DEFAULT_CONFIGS[device]
     warmup = args.warmup if args.warmup is not None else (4 if args.compile else 2)
 
-    where = torch.cuda.get_device_name() if device == "cuda" else f"{platform.processor() or platform.machine()}, {args.threads} threads"
+    cpu_name = platform.processor() or platform.machine()
+    where = torch.cuda.get_device_name() if device == "cuda" else f"{cpu_name}, {args.threads} threads"
     print(f"torch {torch.__version__} on {device} ({where}); load average {os.getloadavg()[0]:.2f}; "
           f"{warmup} warm-up + {args.steps} timed steps per worker, {args.rounds} rounds")
     todo = variants(args, device)
@@ -301,7 +321,7 @@ def main(argv=None) -> int:
     for config in dict.fromkeys(v["config"] for v in todo):
         mine = [i for i, v in enumerate(todo) if v["config"] == config]
         specs = [dict(todo[i], device=device, threads=args.threads, warmup=warmup, steps=args.steps,
-                      reference=args.reference) for i in mine]
+                      reference=args.reference, cudnn_benchmark=args.cudnn_benchmark) for i in mine]
         for _ in range(args.rounds):  # A B A B: every variant of this config once per round
             if args.interleave == "step":  # one process, single steps alternating
                 for i, result in zip(mine, measure(specs)):

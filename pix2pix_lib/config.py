@@ -40,7 +40,8 @@ class TrainConfig:
     epochs_decay: int = 100        # ... then 100 epochs of linear decay to 0
     max_steps_per_epoch: int | None = None  # cap an epoch (quick runs, fast mode)
     # --- machinery
-    precision: str = "fp32"        # "bf16": autocast (CPU with avx512_bf16 or CUDA), ~1.5x on this CPU
+    precision: str = "fp32"        # "bf16"/"fp16": autocast; "auto": bf16 on CUDA (fp16 on old GPUs), bf16 on
+                                   # CPUs with native bf16 (~1.5x on this one), else fp32
     channels_last: bool = False    # memory layout; helps on CUDA tensor cores, not on CPU
     compile: bool = False          # torch.compile: slower on this 2-core CPU, try on a GPU
     device: str = "auto"           # "auto": CUDA, then Apple MPS, then CPU
@@ -53,8 +54,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {self.direction!r}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.precision not in ("fp32", "bf16", "fp16", "auto"):
+            raise ValueError(f"precision must be fp32, bf16, fp16 or auto, got {self.precision!r}")
         if self.image_size & (self.image_size - 1) or self.image_size < 8:
             raise ValueError(f"image_size must be a power of two >= 8, got {self.image_size}")
         if self.batch_size < 1:

@@ -63,6 +63,24 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def auto_precision(device: torch.device) -> str:
+    """The fastest precision that trains well on `device`.
+
+    CUDA: bf16 where the GPU supports it (Ampere and newer), else fp16 with a gradient scaler.
+    CPU: bf16 only with native bf16 instructions (avx512_bf16 / AMX): 1.5x here; emulated, it
+    gains nothing. Anything else: fp32.
+    """
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu":
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return "fp32"
+        return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+    return "fp32"
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -98,6 +116,8 @@ class Pix2Pix:
     @classmethod
     def from_config(cls, config: TrainConfig, device: torch.device | str | None = None) -> "Pix2Pix":
         device = torch.device(device) if device is not None else select_device(config.device)
+        if config.precision == "auto":
+            config = config.replace(precision=auto_precision(device))
         generator = build_generator(image_size=config.image_size, ngf=config.ngf, norm=config.norm,
                                     dropout=config.dropout, skips=config.skips)
         discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=n_layers_for_patch(config.patch_size),
@@ -105,8 +125,16 @@ class Pix2Pix:
         memory_format = torch.channels_last if config.channels_last else torch.preserve_format
         generator.to(device, memory_format=memory_format)
         discriminator.to(device, memory_format=memory_format)
-        opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
-        opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest kernels
+        if config.compile:
+            generator.compile()  # in place: parameter names (and checkpoints) stay the same
+            discriminator.compile()
+        # Fused Adam updates all tensors in one kernel: ~1.2x faster steps at 256 batch 1 on CPU,
+        # where the per-tensor update was a fifth of the step (benchmarks/README.md).
+        fused = device.type in ("cpu", "cuda")
+        opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999), fused=fused)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999), fused=fused)
 
         def lr_factor(epoch: int) -> float:
             # Constant for `epochs`, then linear decay towards 0 over `epochs_decay` (reference schedule).

@@ -166,3 +166,15 @@ def test_cli_train_writes_a_run(tiny_pairs, tmp_path, capsys):
     assert "best validation L1" in capsys.readouterr().out
     assert TrainConfig.from_dict(load_checkpoint(tmp_path / "run" / CHECKPOINT).config.to_dict()).ngf == 8
     assert cli.main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r2"), "--quiet"]) == 2
+
+
+def test_auto_precision_resolves_to_a_concrete_precision():
+    from pix2pix_lib.train import auto_precision
+
+    cpu_flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    expected = "bf16" if ("avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags) else "fp32"
+    assert auto_precision(torch.device("cpu")) == expected
+    model = Pix2Pix.from_config(TrainConfig(**{**TINY, "precision": "auto"}), "cpu")
+    assert model.config.precision == expected
+    with pytest.raises(ValueError, match="precision must be"):
+        TrainConfig(precision="fp8")
