@@ -32,7 +32,7 @@ import numpy as np
 import traitlets
 from PIL import Image
 
-from .generate import colorize, load_gray
+from .generate import DEFAULT_MODE, colorize, load_gray
 from .imaging import save_image_atomic
 
 
@@ -72,7 +72,7 @@ class DoodleCanvas(anywidget.AnyWidget):
         on_generate: called as on_generate(drawing, result) (PIL images) after each generation,
                      e.g. to keep a gallery or to record what arrived
         size:        canvas side in px (the drawing's PNG is size x size)
-        mode:        "eval" or "paper", passed to `colorize`
+        mode:        "eval" (the default, DEFAULT_MODE) or "paper", passed to `colorize`
         seed:        dropout seed for mode "paper" (None: a new picture each time)
         pen_width:   initial pen width in px
         live:        regenerate after every stroke
@@ -94,7 +94,7 @@ class DoodleCanvas(anywidget.AnyWidget):
     clear_requests = traitlets.Int(0).tag(sync=True)  # Python -> JS: bumped by `clear()`
 
     def __init__(self, generator=None, *, on_generate: Callable | None = None, size: int = 256,
-                 mode: str = "eval", seed: int | None = None, pen_width: int = 4,
+                 mode: str = DEFAULT_MODE, seed: int | None = None, pen_width: int = 4,
                  live: bool = False, **kwargs):
         if size < 16:
             raise ValueError(f"size must be at least 16 px, got {size}")

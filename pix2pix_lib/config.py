@@ -87,9 +87,10 @@ PRESETS: dict[str, TrainConfig] = {
     # The seed project's Carvana/edges2shoes runs: batch 4, a slower discriminator.
     "seed": TrainConfig(batch_size=4, lr_g=1e-4, lr_d=5e-5),
     # Sized for a 2-core CPU on OpenMoji: recognisable colourings within ~10 minutes.
-    # 128 px with half-width networks and bf16 autocast; the paper's objective unchanged.
+    # 128 px with half-width networks and bf16 autocast (~40 images/s here, vs ~25 in fp32):
+    # 5 epochs of 4,020 pairs. The paper's objective, optimiser and schedule are unchanged.
     "quick": TrainConfig(image_size=128, ngf=32, ndf=32, batch_size=8, precision="bf16",
-                         epochs=4, epochs_decay=2),
+                         epochs=3, epochs_decay=2),
 }
 
 

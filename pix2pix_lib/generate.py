@@ -246,6 +246,12 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Modu
 
 # ----------------------------------------------------------------------------- colouring
 MODES = ("eval", "paper")
+# The default for doodles (colorize, the canvas, the CLI): eval mode. Looked at on the example
+# doodles with the shipped generator (trained with batches of 16): eval mode gives clean flat fills;
+# paper mode on one image normalises each layer by that one drawing's statistics, which the net
+# never saw in training - muddy mixed colours and smudges in the background (notebook 04, section 5;
+# val L1 in results/doodle_robustness.json). It is also repeatable: Generate twice, same picture.
+DEFAULT_MODE = "eval"
 
 
 @contextlib.contextmanager
@@ -282,7 +288,7 @@ def input_size_of(generator: nn.Module) -> int:
 
 
 @torch.no_grad()
-def colorize(generator: nn.Module, sketch, *, mode: str = "eval", seed: int | None = None,
+def colorize(generator: nn.Module, sketch, *, mode: str = DEFAULT_MODE, seed: int | None = None,
              image_size: int | None = None, stroke_width: float | None = None,
              precision: str = "fp32") -> Image.Image:
     """Colour one sketch with a generator -> RGB PIL image of size image_size.
@@ -290,8 +296,9 @@ def colorize(generator: nn.Module, sketch, *, mode: str = "eval", seed: int | No
     Parameters:
         generator:    a U-Net generator (e.g. from `load_generator`)
         sketch:       anything `preprocess_sketch` reads (path, PIL image, array, tensor)
-        mode:         "eval" (dropout off, running statistics: the same picture every time) or
-                      "paper" (dropout on, batch statistics, as in the paper's test time)
+        mode:         "eval" (dropout off, running statistics: the same picture every time; the
+                      default, see DEFAULT_MODE) or "paper" (dropout on, batch statistics, as in
+                      the paper's test time)
         seed:         seeds the dropout noise in "paper" mode, for a repeatable picture
         image_size:   input size (default: the size the generator was built for)
         stroke_width: target stroke width in px (default: the training width)
@@ -383,8 +390,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("sketch", help="a sketch image, or a folder of them")
     p.add_argument("-o", "--output", required=True, help="output image (or folder, in folder mode)")
     p.add_argument("--weights", default=None, help=f"generator weights (default: {SHIPPED_WEIGHTS.name})")
-    p.add_argument("--mode", choices=MODES, default="eval",
-                   help="eval: dropout off, running stats; paper: dropout on, batch stats (section 3.3)")
+    p.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
+                   help=f"eval: dropout off, running stats; paper: dropout on, batch stats (section 3.3); "
+                        f"default {DEFAULT_MODE}")
     p.add_argument("--seed", type=int, default=None, help="dropout noise seed for --mode paper")
     p.add_argument("--stroke-width", type=float, default=None, help="target stroke width in px")
     p.add_argument("--side-by-side", action="store_true", help="write sketch | result side by side")
