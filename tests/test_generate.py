@@ -229,3 +229,21 @@ def test_cli_errors(tmp_path, monkeypatch, capsys):
     assert "openmoji_doodle_256.pt" in capsys.readouterr().err
     assert main(["generate", "--weights", str(tmp_path / "nope.pt"), str(tmp_path / "a.png"), "-o", "o.png"]) == 2
     assert "nope.pt" in capsys.readouterr().err
+
+
+def test_export_cli_writes_a_half_precision_copy_that_loads_back(tmp_path):
+    from pix2pix_lib import __main__ as cli
+    from pix2pix_lib.generate import load_generator, save_generator
+    from pix2pix_lib.models import build_generator
+
+    g = build_generator(image_size=32, ngf=8)
+    full = save_generator(tmp_path / "full.pt", g, {"image_size": 32, "ngf": 8, "norm": "batch",
+                                                    "skips": True, "dropout": True}, extra={"epoch": 3})
+    assert cli.main(["export", str(full), "-o", str(tmp_path / "half.pt"), "--half", "--note", "CC BY-SA 4.0"]) == 0
+    half = tmp_path / "half.pt"
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded, meta = load_generator(half)
+    assert meta["extra"]["epoch"] == 3 and meta["extra"]["note"] == "CC BY-SA 4.0"
+    for (name, a), b in zip(g.state_dict().items(), loaded.state_dict().values()):
+        if a.is_floating_point():
+            assert torch.allclose(a, b, atol=1e-3, rtol=1e-3), name
