@@ -40,8 +40,8 @@ class TrainConfig:
     epochs_decay: int = 100        # ... then 100 epochs of linear decay to 0
     max_steps_per_epoch: int | None = None  # cap an epoch (quick runs, fast mode)
     # --- machinery
-    precision: str = "fp32"        # "bf16"/"fp16": autocast; "auto": bf16 on CUDA (fp16 on old GPUs), bf16 on
-                                   # CPUs with native bf16 (~1.5x on this one), else fp32
+    precision: str = "auto"        # "auto": bf16 on CUDA (fp16 + scaler on old GPUs) and on CPUs with native
+                                   # bf16 (1.4x here, val L1 within 1.2% of fp32), else fp32; or name one
     channels_last: bool = False    # memory layout; helps on CUDA tensor cores, not on CPU
     compile: bool = False          # torch.compile: slower on this 2-core CPU, try on a GPU
     device: str = "auto"           # "auto": CUDA, then Apple MPS, then CPU
@@ -87,10 +87,9 @@ PRESETS: dict[str, TrainConfig] = {
     # The seed project's Carvana/edges2shoes runs: batch 4, a slower discriminator.
     "seed": TrainConfig(batch_size=4, lr_g=1e-4, lr_d=5e-5),
     # Sized for a 2-core CPU on OpenMoji: recognisable colourings within ~10 minutes.
-    # 128 px with half-width networks and bf16 autocast (~40 images/s here, vs ~25 in fp32):
+    # 128 px with half-width networks and bf16 autocast (~37 images/s here, vs ~26 in fp32):
     # 5 epochs of 4,020 pairs. The paper's objective, optimiser and schedule are unchanged.
-    "quick": TrainConfig(image_size=128, ngf=32, ndf=32, batch_size=8, precision="bf16",
-                         epochs=3, epochs_decay=2),
+    "quick": TrainConfig(image_size=128, ngf=32, ndf=32, batch_size=8, epochs=3, epochs_decay=2),
 }
 
 
