@@ -62,6 +62,9 @@ from .generate import (
     side_by_side,
 )
 
+# training: the D/G step, the loop with checkpoints and exact resume (notebook 03)
+from .train import Pix2Pix, fit, load_checkpoint, select_device
+
 # evaluation and the paper's ablations in miniature (notebook 05)
 from .experiments import VARIANTS, Variant, load_results, paper_checks, run_experiments
 from .metrics import PerceptualMetrics, evaluate_generator, evaluate_predictions, evaluate_weights
@@ -88,6 +91,8 @@ __all__ = [
     "preprocess_sketch", "preprocess_steps", "colorize", "load_generator", "save_generator",
     "side_by_side", "SHIPPED_WEIGHTS", "DoodleCanvas", "DoodleAugment", "perturb_sketch",
     "make_doodle_variants",
+    # training: the D/G step, the loop with checkpoints and exact resume (notebook 03)
+    "Pix2Pix", "fit", "load_checkpoint", "select_device",
     # evaluation and the paper's ablations in miniature (notebook 05)
     "evaluate_predictions", "evaluate_generator", "evaluate_weights", "PerceptualMetrics",
     "Variant", "VARIANTS", "run_experiments", "load_results", "paper_checks",

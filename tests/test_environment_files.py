@@ -43,3 +43,14 @@ def test_version_ranges_accept_the_torch_on_this_machine():
     reqs = {Requirement(r).name: Requirement(r) for r in project["dependencies"]}
     assert reqs["torch"].specifier.contains("2.14.1")
     assert reqs["torchvision"].specifier.contains("0.29.1")
+
+
+def test_public_api_is_complete_and_needs_no_widget_stack():
+    import subprocess
+    import sys
+
+    code = ("import sys, pix2pix_lib as p; "
+            "missing = [n for n in p.__all__ if n != 'DoodleCanvas' and not hasattr(p, n)]; "
+            "assert not missing, missing; assert 'anywidget' not in sys.modules, 'canvas imported eagerly'; "
+            "p.DoodleCanvas; assert 'anywidget' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
