@@ -35,6 +35,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from .atomic import atomic_path
 from .config import TrainConfig, preset
 from .imaging import tensor_to_pil
 from .metrics import (
@@ -171,10 +172,8 @@ def hardware_info(device: torch.device) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def _read_json(path: Path) -> dict | None:

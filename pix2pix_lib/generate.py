@@ -16,7 +16,6 @@ and read by `load_generator`: the config travels with the weights so the net can
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import cv2
@@ -25,8 +24,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .atomic import atomic_path
 from .data.sketch_augment import LINE_WIDTH_AT_256, estimate_stroke_width, normalize_stroke_width
-from .imaging import normalize_to_neg_one_to_one, save_image_atomic, tensor_to_pil
+from .imaging import normalize_to_neg_one_to_one, save_image_atomic, tensor_to_pil, unnormalize_to_zero_to_one
 from .models import build_generator
 
 # The shipped generator (issue #5), trained on augmented OpenMoji line art at 256 px.
@@ -75,7 +75,7 @@ def load_gray(sketch) -> np.ndarray:
         if t.ndim == 3 and t.shape[0] in (1, 3, 4):  # (C, H, W) -> (H, W, C)
             t = t.permute(1, 2, 0)
         if t.min() < 0:  # a [-1, 1] tensor, like the ones the networks use
-            t = (t + 1) / 2
+            t = unnormalize_to_zero_to_one(t)
         elif t.max() > 1.0:  # 0..255 values
             t = t / 255.0
         sketch = t.numpy()
@@ -196,13 +196,8 @@ def save_generator(path, generator: nn.Module, config_dict: dict, *, half: bool 
              for k, v in generator.state_dict().items()}
     payload = {"format": WEIGHTS_FORMAT, "config": config, "state_dict": state, "extra": dict(extra or {})}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .atomic import atomic_path
+
 
 def normalize_to_neg_one_to_one(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] -> [-1, 1] (the range of the generator's Tanh)."""
@@ -43,19 +45,11 @@ def tensor_to_pil(x: torch.Tensor) -> Image.Image:
 
 
 def save_image_atomic(image: Image.Image, path: str | Path, **save_kwargs) -> Path:
-    """Save a PIL image through a temporary file in the same folder, then rename it into place.
-
-    A crash mid-write leaves the old file (or none), never a truncated one that looks complete.
-    """
+    """Save a PIL image so that it appears whole or not at all (see `atomic.atomic_path`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     fmt = save_kwargs.pop("format", None) or Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: cannot tell the image format from the suffix {path.suffix!r}")
-    try:
+    with atomic_path(path) as tmp:
         image.save(tmp, format=fmt, **save_kwargs)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

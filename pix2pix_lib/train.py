@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .atomic import atomic_path
 from .config import TrainConfig
 from .imaging import save_image_atomic
 from .metrics import evaluate_generator
@@ -259,10 +260,8 @@ def _python_state_from_list(state: list):
 def save_checkpoint(model: Pix2Pix, path: str | Path) -> Path:
     """Write the full training state atomically: a temporary file, then a rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(model.state_dict(), tmp)
     return path
 
 
@@ -487,12 +486,10 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
 def write_log(path: Path, history: list[dict]) -> None:
     """Rewrite the CSV log from the history kept in the checkpoint (so the two never disagree)."""
     fields = list(dict.fromkeys(k for row in history for k in row))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, path)
 
 
 def read_log(path: str | Path) -> list[dict]:

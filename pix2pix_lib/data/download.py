@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import posixpath
-import shutil
 import tarfile
 import urllib.error
 import urllib.request
