@@ -228,6 +228,12 @@ class Pix2Pix:
         self.opt_d.load_state_dict(state["opt_d"])
         self.sched_g.load_state_dict(state["sched_g"])
         self.sched_d.load_state_dict(state["sched_d"])
+        # The optimisers' saved lr came from the stored schedule; recompute it from this config's, so a
+        # finished run extended with more epochs does not go on at the lr its old schedule decayed to 0.
+        for scheduler in (self.sched_g, self.sched_d):
+            for group, base_lr, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
+                                              scheduler.lr_lambdas):
+                group["lr"] = base_lr * factor(scheduler.last_epoch)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.best_val_l1 = state["epoch"], state["step"], state["best_val_l1"]
@@ -414,13 +420,9 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
         model = load_checkpoint(checkpoint_path, select_device(config.device), epochs=config.epochs,
                                 epochs_decay=config.epochs_decay)
         config = model.config
-        if world > 1:  # every rank restored rank 0's RNG state: give each its own stream again
-            seed_everything(config.seed + 1000 * model.epoch + rank)
     else:
         seed_everything(config.seed)  # the same seed on every rank: identical initial weights
         model = Pix2Pix.from_config(config)
-        if world > 1:
-            seed_everything(config.seed + rank)  # but different dropout and jitter per rank
 
     train_set, val_set = datasets if datasets is not None else make_datasets(config, data_root)
     if config.num_workers > 0 and getattr(train_set, "cache", False):
@@ -438,6 +440,10 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     while model.epoch < config.total_epochs:
+        if world > 1:
+            # Each rank its own dropout and jitter stream, re-derived every epoch: the checkpoint holds
+            # only rank 0's RNG state, and this makes a resumed multi-process run repeat the same draws.
+            seed_everything(config.seed + 1000 * model.epoch + rank)
         start = time.perf_counter()
         lr_g = model.opt_g.param_groups[0]["lr"]
         losses = train_one_epoch(model, make_train_loader(config, train_set, model.epoch), progress=progress)

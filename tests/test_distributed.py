@@ -20,15 +20,15 @@ WORKER = textwrap.dedent("""
     import pix2pix_lib.train as train
     from pix2pix_lib.config import TrainConfig
 
-    data, out, dump = sys.argv[1:4]
+    data, out, dump, epochs, resume = sys.argv[1:6]
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     created = []  # keep a handle on each rank's model to compare weights afterwards
     original = train.Pix2Pix.from_config.__func__
     train.Pix2Pix.from_config = classmethod(lambda cls, *a, **k: created.append(original(cls, *a, **k)) or created[-1])
     config = TrainConfig(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=2, precision="fp32",
-                         epochs=2, epochs_decay=0, n_samples=2, device="cpu")
-    train.fit(config, data, out, progress=False)
+                         epochs=int(epochs), epochs_decay=0, n_samples=2, device="cpu")
+    train.fit(config, data, out, resume=resume == "resume", progress=False)
     model = created[0]
     torch.save({"generator": model.generator.state_dict(), "discriminator": model.discriminator.state_dict(),
                 "step": model.step}, f"{dump}/rank{rank}.pt")
@@ -36,20 +36,31 @@ WORKER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-def test_two_gloo_processes_end_with_identical_weights_and_one_checkpoint(tmp_path):
-    from conftest import write_tiny_pairs
-
-    data = write_tiny_pairs(tmp_path / "pairs", n_train=8)
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    out, dump = tmp_path / "run", tmp_path / "dump"
-    dump.mkdir()
+def _torchrun(worker, data, out, dump, epochs, resume=False):
+    dump.mkdir(exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    str(script), str(data), str(out), str(dump)], check=True, env=env, cwd=tmp_path, timeout=300)
+                    str(worker), str(data), str(out), str(dump), str(epochs), "resume" if resume else "new"],
+                   check=True, env=env, cwd=worker.parent, timeout=300)
+    return [torch.load(dump / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
-    rank0, rank1 = (torch.load(dump / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+
+@pytest.fixture(scope="module")
+def two_rank_run(tmp_path_factory):
+    """2 processes, 2 epochs, straight through: (data folder, worker script, run folder, per-rank state)."""
+    from conftest import write_tiny_pairs
+
+    tmp = tmp_path_factory.mktemp("ddp")
+    data = write_tiny_pairs(tmp / "pairs", n_train=8)
+    worker = tmp / "worker.py"
+    worker.write_text(WORKER)
+    ranks = _torchrun(worker, data, tmp / "run", tmp / "dump", epochs=2)
+    return data, worker, tmp / "run", ranks
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_end_with_identical_weights_and_one_checkpoint(two_rank_run):
+    _, _, out, (rank0, rank1) = two_rank_run
     for net in ("generator", "discriminator"):
         for name, value in rank0[net].items():
             assert torch.equal(value, rank1[net][name]), f"{net}.{name} differs between ranks"
@@ -63,3 +74,20 @@ def test_two_gloo_processes_end_with_identical_weights_and_one_checkpoint(tmp_pa
     # The checkpoint holds the weights both ranks agree on.
     saved = load_checkpoint(out / CHECKPOINT).generator.state_dict()
     assert all(torch.equal(saved[k], rank0["generator"][k]) for k in saved)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_resume_to_the_same_weights_as_a_straight_run(two_rank_run, tmp_path):
+    data, worker, straight_out, (straight, _) = two_rank_run
+    run = tmp_path / "run"
+    _torchrun(worker, data, run, tmp_path / "dump1", epochs=1)
+    assert load_checkpoint(run / CHECKPOINT).epoch == 1
+    rank0, rank1 = _torchrun(worker, data, run, tmp_path / "dump2", epochs=2, resume=True)
+
+    assert rank0["step"] == rank1["step"] == straight["step"] == 4
+    for net in ("generator", "discriminator"):
+        for name, value in straight[net].items():
+            assert torch.equal(rank0[net][name], value), f"{net}.{name}: resumed run differs from straight run"
+            assert torch.equal(rank1[net][name], value), f"{net}.{name}: rank 1 differs after resume"
+    straight_log, resumed_log = read_log(straight_out / "log.csv"), read_log(run / "log.csv")
+    assert [r["val_l1"] for r in resumed_log] == [r["val_l1"] for r in straight_log]

@@ -66,6 +66,20 @@ def test_resume_continues_exactly(tiny_pairs, tmp_path):
     assert [r["val_l1"] for r in straight] == [r["val_l1"] for r in resumed]
 
 
+def test_a_finished_run_extended_with_more_epochs_follows_the_new_schedule(tiny_pairs, tmp_path):
+    # 1 epoch + 1 decay epoch leaves lr 0 in the stored optimisers; extending the run to 3 + 1 epochs
+    # must train epochs 3 and 4 at the new schedule's lr, not carry on at 0.
+    lr = TrainConfig(**TINY).lr_g
+    fit(TrainConfig(**TINY, epochs=1, epochs_decay=1), tiny_pairs, tmp_path / "run", progress=False)
+    before = _generator_weights(tmp_path / "run")
+    history = fit(TrainConfig(**TINY, epochs=3, epochs_decay=1), tiny_pairs, tmp_path / "run",
+                  resume=True, progress=False)
+
+    assert [row["lr_g"] for row in history] == pytest.approx([lr, lr / 2, lr, lr / 2])
+    after = _generator_weights(tmp_path / "run")
+    assert not all(torch.equal(before[k], after[k]) for k in before), "the extra epochs did not train"
+
+
 def test_existing_run_is_not_overwritten_without_resume(tiny_pairs, tmp_path):
     config = TrainConfig(**TINY, epochs=1, epochs_decay=0)
     fit(config, tiny_pairs, tmp_path / "run", progress=False)
