@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError) as err:  # OSError: a missing file, an existing run, ...
         # Bad input is reported in one line that names the file and the problem, no traceback.
         print(f"error: {err}", file=sys.stderr)
         return 2

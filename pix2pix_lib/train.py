@@ -13,6 +13,7 @@ resume exactly (RNG states included), a CSV log, a sample grid per epoch, the be
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import random
@@ -68,11 +69,13 @@ def auto_precision(device: torch.device) -> str:
     """The fastest precision that trains well on `device`.
 
     CUDA: bf16 where the GPU supports it (Ampere and newer), else fp16 with a gradient scaler.
-    CPU: bf16 only with native bf16 instructions (avx512_bf16 / AMX): 1.5x here; emulated, it
+    CPU: bf16 only with native bf16 instructions (avx512_bf16 / AMX): 1.4x here; emulated, it
     gains nothing. Anything else: fp32.
     """
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        # Compute capability 8.0+ (Ampere) has bf16 tensor cores; is_bf16_supported() also says yes for
+        # older GPUs that only emulate bf16 (a T4), which is slower there than fp16 with a scaler.
+        return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
     if device.type == "cpu":
         try:
             flags = Path("/proc/cpuinfo").read_text()
@@ -200,7 +203,7 @@ class Pix2Pix:
         if bad:
             raise TrainingDiverged(f"non-finite loss {bad} at epoch {self.epoch + 1}, step {self.step}: "
                                    f"training stopped; the last good checkpoint is kept. Try a lower lr "
-                                   f"or precision='fp32'.")
+                                   f"or fp32 precision (--precision fp32).")
         return losses
 
     # --- checkpoints -------------------------------------------------------------------------
@@ -291,6 +294,38 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None, 
     return model
 
 
+# Settings a resumed run may change: its length, and how (not what) it computes.
+# (`device` too: it is not a setting of the run but of this process, passed to load_checkpoint.)
+RESUME_MAY_CHANGE = ("epochs", "epochs_decay", "precision", "channels_last", "compile", "num_workers",
+                     "n_samples", "max_val_batches")
+
+
+def checkpoint_config(path: str | Path) -> TrainConfig:
+    """The TrainConfig stored in a checkpoint, without building its networks."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return TrainConfig.from_dict(state["config"])
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable pix2pix checkpoint ({err})") from err
+
+
+def resume_changes(stored: TrainConfig, requested: TrainConfig, path: str | Path) -> dict:
+    """The fields of `requested` to apply when resuming the run stored with `stored`.
+
+    Anything that changes what is learned (networks, data, objective, optimiser, seed) must match:
+    a mismatch raises instead of silently training with the stored settings.
+    """
+    differ = [f.name for f in dataclasses.fields(TrainConfig)
+              if f.name not in RESUME_MAY_CHANGE + ("device", "notes")
+              and getattr(stored, f.name) != getattr(requested, f.name)]
+    if differ:
+        listed = ", ".join(f"{k}={getattr(stored, k)!r} (asked: {getattr(requested, k)!r})" for k in differ)
+        raise ValueError(f"{path}: cannot resume with different settings: the run was trained with {listed}. "
+                         f"Resume with the run's own settings (only {', '.join(RESUME_MAY_CHANGE)} and device may "
+                         f"change), or train into another output folder.")
+    return {k: getattr(requested, k) for k in RESUME_MAY_CHANGE}
+
+
 # --- data parallel across processes -------------------------------------------------------------
 def average_gradients(module: nn.Module) -> None:
     """All-reduce and average the gradients of `module` across torch.distributed processes.
@@ -340,7 +375,8 @@ def make_datasets(config: TrainConfig, data_root: str | Path):
 def make_train_loader(config: TrainConfig, dataset, epoch: int) -> DataLoader:
     """Shuffled batches; the order depends only on (seed, epoch), so a resumed run sees the same."""
     rank, world = rank_and_world()
-    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    # Seeds the shuffle (one process) or the workers' jitter streams: different on every rank.
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7919 * rank)
     sampler = None
     if world > 1:
         sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank,
@@ -405,7 +441,9 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
 
     Per epoch: a sample grid (PNG), validation L1 / PSNR / SSIM, the generator's weights, the best
     generator by validation L1, a row in log.csv, and a full checkpoint for `resume=True`.
-    Returns the history (one dict per epoch, as in log.csv).
+    Returns the history (one dict per epoch, as in log.csv). `resume=True` continues the run in
+    `out_dir` (if there is one) with its stored settings; `config` may lengthen it or change its
+    machinery, anything else raises (`resume_changes`).
     """
     from .generate import save_generator
 
@@ -416,9 +454,9 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
         raise FileExistsError(f"{out_dir} already holds a run ({CHECKPOINT}); pass resume=True "
                               f"(--resume) to continue it, or choose another output folder")
     if resume and checkpoint_path.exists():
-        # The stored settings win (a run cannot change networks midway); only its length may change.
-        model = load_checkpoint(checkpoint_path, select_device(config.device), epochs=config.epochs,
-                                epochs_decay=config.epochs_decay)
+        # A run keeps what it learns with; only its length and the machinery may change (else: error).
+        changes = resume_changes(checkpoint_config(checkpoint_path), config, checkpoint_path)
+        model = load_checkpoint(checkpoint_path, select_device(config.device), **changes)
         config = model.config
     else:
         seed_everything(config.seed)  # the same seed on every rank: identical initial weights
@@ -430,6 +468,8 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
         # instead of decoding the whole dataset again.
         for i in tqdm(range(len(train_set)), desc="caching pairs", disable=not progress or rank != 0, leave=False):
             train_set.load_pair(i)
+            if getattr(train_set, "cache_full", False):  # the rest would be decoded only to be thrown away
+                break
     val_loader = DataLoader(val_set, batch_size=max(config.batch_size, 8), shuffle=False,
                             num_workers=config.num_workers)
     n = min(config.n_samples, len(val_set))
@@ -514,8 +554,6 @@ def _parse_bool(text: str) -> bool:
 
 
 def register_cli(subparsers) -> None:
-    import dataclasses
-
     from .config import PRESETS
 
     p = subparsers.add_parser(
@@ -523,9 +561,10 @@ def register_cli(subparsers) -> None:
         description="Train pix2pix on a folder of A|B pairs (<data>/train, <data>/val). Every field of "
                     "the preset can be overridden, e.g. --image-size 64 --lr-g 1e-4. Writes samples/, "
                     "log.csv, generator.pt, best_generator.pt and checkpoint.pt to --out.")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="starting settings: paper (256 px, batch 1), seed (batch 4, lr G 1e-4, lr D 5e-5), "
-                        "quick (128 px, small nets, bf16; ~10 min on a 2-core CPU). Default: quick")
+                        "quick (128 px, small nets, bf16 where the CPU has it; ~10 min on a 2-core CPU). "
+                        "Default: quick, or with --resume the run's own settings")
     p.add_argument("--data", required=True, help="dataset folder holding train/ and val/ A|B images")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and the log")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -542,13 +581,15 @@ def register_cli(subparsers) -> None:
 
 
 def run_train(args) -> int:
-    import dataclasses
-
     from .config import preset
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
-    config = preset(args.preset, **overrides)
+    checkpoint = Path(args.out) / CHECKPOINT
+    if args.resume and args.preset is None and checkpoint.is_file():
+        config = checkpoint_config(checkpoint).replace(**overrides)  # continue with the run's own settings
+    else:
+        config = preset(args.preset or "quick", **overrides)
     if torch.distributed.is_available() and "LOCAL_RANK" in os.environ and not torch.distributed.is_initialized():
         # Launched by torchrun: one process per device (gloo on CPU, nccl on CUDA).
         backend = "nccl" if torch.cuda.is_available() else "gloo"

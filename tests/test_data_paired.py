@@ -114,6 +114,16 @@ def test_cache_decodes_each_file_once(pair_root, monkeypatch):
     assert count["n"] == 5
 
 
+def test_cache_stops_at_its_budget_and_says_so(pair_root, monkeypatch):
+    monkeypatch.setenv("PIX2PIX_CACHE_GB", str(2.5 * 3 * 36 * 36 * 2 / 2**30))  # room for two pairs
+    ds = PairedImageDataset(pair_root, "train", image_size=32)
+    ds.load_pair(0), ds.load_pair(1)
+    assert not ds.cache_full
+    with pytest.warns(UserWarning, match="cache is full"):
+        ds.load_pair(2)
+    assert ds.cache_full and len(ds._cache) == 2
+
+
 def test_modes_grayscale_rgba_16bit(tmp_path):
     gray = Image.fromarray(np.full((4, 8), 100, np.uint8), mode="L")
     rgba = np.zeros((4, 8, 4), np.uint8)

@@ -140,10 +140,10 @@ def test_half_precision_file_is_smaller_and_loads_as_fp32(tmp_path, tiny_g):
 
 def test_load_full_training_checkpoint(tmp_path, tiny_g):
     ckpt = {"generator": tiny_g.state_dict(), "discriminator": {}, "config": TrainConfig(image_size=32, ngf=4).to_dict(),
-            "epoch": 7}
+            "epoch": 7, "best_val_l1": 0.25, "history": [{"epoch": 7, "val_l1": 0.3, "val_psnr": 12.0, "lr_g": 1e-4}]}
     torch.save(ckpt, tmp_path / "ckpt.pt")
-    g2, meta = gen.load_generator(tmp_path / "ckpt.pt")
-    assert meta["extra"]["epoch"] == 7
+    g2, meta = gen.load_generator(tmp_path / "ckpt.pt", device="auto")
+    assert meta["extra"] == {"epoch": 7, "best_val_l1": 0.25, "val": {"l1": 0.3, "psnr": 12.0}}
     x = torch.randn(1, 3, 32, 32)
     assert torch.equal(tiny_g.eval()(x), g2(x))
 

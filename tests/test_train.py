@@ -87,6 +87,41 @@ def test_existing_run_is_not_overwritten_without_resume(tiny_pairs, tmp_path):
         fit(config, tiny_pairs, tmp_path / "run", progress=False)
 
 
+def test_resume_refuses_settings_that_change_what_is_learned_and_applies_machinery(tiny_pairs, tmp_path):
+    run = tmp_path / "run"
+    fit(TrainConfig(**TINY, epochs=1, epochs_decay=0), tiny_pairs, run, progress=False)
+    with pytest.raises(ValueError, match=r"checkpoint\.pt: cannot resume.*ngf=8 \(asked: 16\).*use_gan=True"):
+        fit(TrainConfig(**{**TINY, "ngf": 16}, use_gan=False, epochs=2, epochs_decay=0), tiny_pairs, run,
+            resume=True, progress=False)
+    assert load_checkpoint(run / CHECKPOINT).epoch == 1  # the refused call changed nothing
+
+    history = fit(TrainConfig(**{**TINY, "precision": "bf16", "n_samples": 1}, epochs=2, epochs_decay=0),
+                  tiny_pairs, run, resume=True, progress=False)
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert load_checkpoint(run / CHECKPOINT).config.precision == "bf16"
+
+
+def test_cli_resume_continues_with_the_runs_own_settings_and_reports_an_existing_run(tiny_pairs, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(tiny_pairs), "--out", str(run), "--image-size", "32", "--ngf", "8", "--ndf", "8",
+            "--patch-size", "16", "--epochs", "1", "--epochs-decay", "0", "--precision", "fp32", "--quiet"]
+    assert cli.main(args) == 0
+    assert cli.main(args) == 2  # one line, no traceback
+    assert "already holds a run" in capsys.readouterr().err
+    # Only --epochs given: the run's 32 px / ngf 8 settings are kept, not the quick preset's.
+    assert cli.main(["train", "--data", str(tiny_pairs), "--out", str(run), "--resume", "--epochs", "2", "--quiet"]) == 0
+    model = load_checkpoint(run / CHECKPOINT)
+    assert (model.epoch, model.config.ngf, model.config.image_size) == (2, 8, 32)
+
+
+def test_auto_precision_on_cuda_follows_the_compute_capability(monkeypatch):
+    from pix2pix_lib.train import auto_precision
+
+    for capability, expected in (((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16")):  # T4, A100, H100
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert auto_precision(torch.device("cuda")) == expected
+
+
 def test_run_folder_contents(tiny_pairs, tmp_path):
     from PIL import Image
 

@@ -169,6 +169,7 @@ class PairedImageDataset(Dataset):
         budget_gb = float(os.environ.get("PIX2PIX_CACHE_GB", DEFAULT_CACHE_GB))
         self._cache_budget = int(budget_gb * 2**30)
         self._cache_bytes = 0
+        self.cache_full = False  # set once a pair did not fit in the budget
         # Random part of the jitter. The resize is deterministic and happens before caching.
         steps = []
         if self.load_size > image_size:
@@ -202,8 +203,8 @@ class PairedImageDataset(Dataset):
             if self._cache_bytes + nbytes <= self._cache_budget:
                 self._cache[index] = pair
                 self._cache_bytes += nbytes
-            elif not getattr(self, "_warned_cache", False):
-                self._warned_cache = True
+            elif not self.cache_full:
+                self.cache_full = True
                 warnings.warn(f"{self.root / self.split}: the in-memory cache is full "
                               f"({self._cache_budget / 2**30:.1f} GB, PIX2PIX_CACHE_GB); the rest "
                               "is decoded every epoch", stacklevel=2)
