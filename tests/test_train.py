@@ -1,5 +1,6 @@
 """The trainer: it learns, it resumes exactly, it survives SIGKILL, it stops on NaN, it writes its files."""
 
+import math
 import os
 import signal
 import subprocess
@@ -176,6 +177,31 @@ def test_bf16_step_runs_on_cpu(tiny_pairs):
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     losses = model.training_step(x, x)
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+
+
+def test_fp16_steps_go_through_a_grad_scaler_that_the_checkpoint_keeps(tiny_pairs, tmp_path):
+    # CUDA's fallback below compute capability 8; CPU autocast runs the same code path here.
+    fit(TrainConfig(**{**TINY, "precision": "fp16"}, epochs=1, epochs_decay=0), tiny_pairs, tmp_path / "run",
+        progress=False)
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    assert state["scaler"] and state["scaler"]["scale"] > 0
+    model = load_checkpoint(tmp_path / "run" / CHECKPOINT, "cpu")
+    assert model.scaler is not None and model.scaler.get_scale() == state["scaler"]["scale"]
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert all(math.isfinite(v) for v in model.training_step(x, x).values())
+
+
+def test_channels_last_changes_the_layout_not_the_numbers():
+    x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    losses = {}
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        model = Pix2Pix.from_config(TrainConfig(**TINY, dropout=False, channels_last=channels_last), "cpu")
+        conv = model.generator.encoder[0][0].weight
+        assert conv.is_contiguous(memory_format=torch.channels_last) == channels_last
+        losses[channels_last] = [model.training_step(model.to_device(x), model.to_device(y)) for _ in range(2)]
+    for before, after in zip(losses[False], losses[True]):
+        assert after == pytest.approx(before, rel=1e-4)
 
 
 def _train_command(data, out, *extra):
