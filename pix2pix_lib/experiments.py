@@ -241,6 +241,12 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         # Decode every pair once here: forked loader workers inherit the in-memory cache.
         for i in range(len(train_set)):
             train_set.load_pair(i)
+            if train_set.cache_full:
+                break
+    # Which data a cached run was trained on: its folder, its size, and its manifest (rebuilt data).
+    manifest_file = data_root / "manifest.json"
+    data_id = (f"{data_root.resolve()} train={len(train_set)} val={len(val_set)} manifest="
+               + (hashlib.sha1(manifest_file.read_bytes()).hexdigest()[:12] if manifest_file.is_file() else "none"))
 
     def scorer():
         return PerceptualMetrics(device=device) if perceptual else None
@@ -255,14 +261,14 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         config = budget_schedule(run["config"], len(train_set), budget_images)
         run_dir = out_dir / run["run"]
         cached = _read_json(run_dir / RUN_RESULT)
-        if (cached and not recompute and cached.get("key") == run["key"]
+        if (cached and not recompute and cached.get("key") == run["key"] and cached.get("data") == data_id
                 and cached.get("budget_images") == budget_images and cached.get("val_images") == len(eval_set)):
             if progress:
                 print(f"[{run['run']}] cached: {run_dir / RUN_RESULT}")
             run_results[run["run"]] = cached
             continue
         # An interrupted run of the same settings resumes from its checkpoint; anything else starts afresh.
-        identity = f"{run['key']} budget={budget_images}"
+        identity = f"{run['key']} budget={budget_images} data={data_id}"
         marker = run_dir / "run_key.txt"
         started = marker.read_text().strip() if marker.is_file() else None
         if run_dir.exists() and (recompute or cached is not None or started != identity):
@@ -284,8 +290,8 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         _strip([tensor_to_pil(f) for f in fake]).save(run_dir / SAMPLES)
         steps = int(history[-1]["step"]) if history else 0
         result = {
-            "run": run["run"], "key": run["key"], "variants": run["variants"], "config": config.to_dict(),
-            "budget_images": budget_images, "images_seen": steps * config.batch_size, "steps": steps,
+            "run": run["run"], "key": run["key"], "data": data_id, "variants": run["variants"],
+            "config": config.to_dict(), "budget_images": budget_images, "images_seen": steps * config.batch_size, "steps": steps,
             "epochs": config.total_epochs, "val_images": len(eval_set), "metrics": metrics,
             "train_seconds": round(sum(row["seconds"] for row in history), 2),
             "wall_seconds": round(time.perf_counter() - start, 2), "fit_seconds": round(trained, 2),

@@ -160,12 +160,19 @@ def test_unsafe_members_rejected(server, tmp_path, member):
     assert list(root.iterdir()) == []
 
 
-def test_safe_extract_checks_without_the_library_filter(tmp_path, monkeypatch):
-    (tmp_path / "a.tar.gz").write_bytes(_tar_bytes([("../evil", b"x")]))
+@pytest.mark.parametrize("members, message", [
+    ([("../evil", b"x")], r"'\.\./evil'.*'\.\.'"),
+    # Each link alone looks harmless; chained, esc/ is the parent of the target folder.
+    ([("k", ("sym", ".")), ("esc", ("sym", "k/../outside")), ("esc/evil", b"x")], r"'k'.*link"),
+])
+def test_safe_extract_checks_without_the_library_filter(tmp_path, monkeypatch, members, message):
+    # Python < 3.11.4 has no tarfile data filter: our own check must hold alone.
+    (tmp_path / "a.tar.gz").write_bytes(_tar_bytes(members))
     monkeypatch.delattr(download_module.tarfile, "data_filter", raising=False)
-    with pytest.raises(RuntimeError, match=r"'\.\./evil'.*'\.\.'"):
-        safe_extract(tmp_path / "a.tar.gz", tmp_path / "out")
-    assert not (tmp_path / "evil").exists()
+    with pytest.raises(RuntimeError, match=message):
+        safe_extract(tmp_path / "a.tar.gz", tmp_path / "out" / "inner")
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "out" / "outside").exists()
+    assert not (tmp_path / "out" / "inner").exists()
 
 
 def test_unknown_name_and_404(server, tmp_path):

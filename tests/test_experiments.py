@@ -1,6 +1,7 @@
 """The ablation study: planning (dedup, budget), running with a cache, reading results back."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -102,9 +103,14 @@ def test_run_experiments_writes_results_and_caches_runs(tiny_pairs, tmp_path, co
     assert len(counted_fit) == 3 and (out / "l1-only" / "generator.pt").stat().st_mtime_ns == mtime
     assert [r["metrics"] for r in again["variants"]] == [r["metrics"] for r in results["variants"]]
 
-    # A new budget makes the runs stale; recompute retrains even when nothing changed.
-    run_experiments(tiny_pairs, out, **kwargs | {"variants": variants[:1], "recompute": True})
+    # Other data in the same output folder makes the runs stale; so does recompute, even when nothing changed.
+    other = tmp_path / "other-pairs"
+    shutil.copytree(tiny_pairs, other)
+    next((other / "train").iterdir()).unlink()
+    run_experiments(other, out, **kwargs | {"variants": variants[:1]})
     assert len(counted_fit) == 4
+    run_experiments(other, out, **kwargs | {"variants": variants[:1], "recompute": True})
+    assert len(counted_fit) == 5
 
 
 def test_paper_checks_read_the_numbers():
