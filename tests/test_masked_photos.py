@@ -34,7 +34,7 @@ def carvana(tmp_path):
     for car in range(7):
         for angle in (1, 9):
             image, mask = _car(car * 10 + angle)
-            stem = f"car{car:03d}abc_{angle:02d}"
+            stem = f"{car:06d}abcdef_{angle:02d}"  # 12 hex digits, as Carvana's ids
             Image.fromarray(image).save(images / f"{stem}.jpg", quality=95)
             gif = Image.fromarray(mask, mode="L").convert("P")  # 0/1 palette indices like Carvana
             gif.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
@@ -75,11 +75,11 @@ def test_same_seed_same_split_other_seed_other_split(carvana, tmp_path):
 
 def test_image_without_mask_and_mask_without_image(carvana, tmp_path):
     images, masks = carvana
-    (masks / "car000abc_01_mask.gif").unlink()
-    with pytest.raises(FileNotFoundError, match=r"car000abc_01\.jpg: image without a mask"):
+    (masks / "000000abcdef_01_mask.gif").unlink()
+    with pytest.raises(FileNotFoundError, match=r"000000abcdef_01\.jpg: image without a mask"):
         prepare_masked_photos(images, masks, tmp_path / "out", size=16, val_cars=2, progress=False)
     assert not (tmp_path / "out").exists()
-    (images / "car000abc_01.jpg").unlink()
+    (images / "000000abcdef_01.jpg").unlink()
     Image.new("L", (64, 48)).save(masks / "lonely_mask.png")
     with pytest.raises(FileNotFoundError, match=r"lonely_mask\.png: mask without an image"):
         prepare_masked_photos(images, masks, tmp_path / "out", size=16, val_cars=2, progress=False)
@@ -91,11 +91,11 @@ def test_image_without_mask_and_mask_without_image(carvana, tmp_path):
 
 def test_corrupt_image_leaves_no_output_and_skip_bad_counts(carvana, tmp_path):
     images, masks = carvana
-    (images / "car003abc_09.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
-    with pytest.raises(ValueError, match=r"car003abc_09\.jpg"):
+    (images / "000003abcdef_09.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
+    with pytest.raises(ValueError, match=r"000003abcdef_09\.jpg"):
         prepare_masked_photos(images, masks, tmp_path / "out", size=16, val_cars=2, progress=False)
     assert not (tmp_path / "out").exists() and list(tmp_path.glob(".out*")) == []
-    with pytest.warns(UserWarning, match=r"car003abc_09\.jpg"):
+    with pytest.warns(UserWarning, match=r"000003abcdef_09\.jpg"):
         out = prepare_masked_photos(images, masks, tmp_path / "out", size=16, val_cars=2,
                                     skip_bad=True, progress=False)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -152,6 +152,7 @@ def test_sketch_draws_a_thick_line_once():
 
 def test_object_id():
     assert object_id("0cdf5b5d0ce1_01") == "0cdf5b5d0ce1" and object_id("holiday") == "holiday"
+    assert {object_id(s) for s in ("IMG_0001", "IMG_0002", "photo_12")} == {"IMG_0001", "IMG_0002", "photo_12"}
 
 
 def test_cli_prepare(carvana, tmp_path, capsys):

@@ -34,11 +34,13 @@ from .paths import atomic_output_dir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MASK_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".bmp")
-_ANGLE = re.compile(r"^(?P<object>.+)_(?P<angle>\d+)$")
+# Carvana's names: a 12-hex-digit car id and a 2-digit angle (01..16). Only those are grouped: a
+# looser pattern would make a camera's IMG_0001, IMG_0002, ... all one object.
+_ANGLE = re.compile(r"^(?P<object>[0-9a-f]{12})_(?P<angle>\d{2})$")
 
 
 def object_id(stem: str) -> str:
-    """The object a photo shows: '<car>_<NN>' -> '<car>'; any other name is its own object."""
+    """The object a photo shows: Carvana's '<car>_<NN>' -> '<car>'; any other name is its own object."""
     match = _ANGLE.match(stem)
     return match["object"] if match else stem
 
