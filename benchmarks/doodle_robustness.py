@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from pix2pix_lib.data.paired import (PairedImageDataset, list_pair_files, load_rgb,  # noqa: E402
                                      make_pair_image, split_pair_array)
+from pix2pix_lib.data.paths import atomic_output_dir  # noqa: E402
 from pix2pix_lib.data.sketch_augment import (VARIANT_KINDS, normalize_stroke_width,  # noqa: E402
                                              write_robustness_sets)
 from pix2pix_lib.generate import (colorize, generation_mode, load_generator, sketch_preview,  # noqa: E402
@@ -73,11 +74,15 @@ def normalize_width_only(a: np.ndarray, *, image_size: int) -> np.ndarray:
 
 
 def write_width_normalized(src_root: Path, dst_root: Path, *, image_size: int) -> Path:
-    """Copy a `<root>/val` pair folder with every sketch width-normalised; returns dst_root."""
-    (dst_root / "val").mkdir(parents=True, exist_ok=True)
-    for path in list_pair_files(src_root / "val"):
-        a, b = split_pair_array(load_rgb(path), path=path)
-        make_pair_image(normalize_width_only(a, image_size=image_size), b).save(dst_root / "val" / path.name)
+    """Copy a `<root>/val` pair folder with every sketch width-normalised; returns dst_root.
+
+    dst_root appears only when complete (an interrupted run must not leave a partial set behind).
+    """
+    with atomic_output_dir(dst_root) as tmp:
+        (tmp / "val").mkdir()
+        for path in list_pair_files(src_root / "val"):
+            a, b = split_pair_array(load_rgb(path), path=path)
+            make_pair_image(normalize_width_only(a, image_size=image_size), b).save(tmp / "val" / path.name)
     return dst_root
 
 

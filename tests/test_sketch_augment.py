@@ -138,6 +138,16 @@ def test_robustness_sets_are_datasets(tmp_path):
         target = colour_target(32).float() / 127.5 - 1
         assert torch.allclose(item["B"], target)  # B copied as it was
 
+    # A bad file half-way: no new set appears, and the complete earlier one is kept as it was.
+    (val / "2.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"2\.png"):
+        write_robustness_sets(val, tmp_path / "robust", seed=0)
+    assert sorted(p.name for p in (tmp_path / "robust").iterdir()) == sorted(VARIANT_KINDS)
+    assert all(len(list((root / "val").iterdir())) == 2 for root in roots.values())
+    with pytest.raises(ValueError, match=r"2\.png"):
+        write_robustness_sets(val, tmp_path / "fresh", seed=0)
+    assert not (tmp_path / "fresh").exists() or not list((tmp_path / "fresh").iterdir())
+
 
 def test_stroke_tools():
     for width in (3, 7, 12):

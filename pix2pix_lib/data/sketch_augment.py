@@ -19,6 +19,7 @@ Sketches are assumed dark strokes on a light background (the line-art convention
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import cv2
@@ -297,18 +298,22 @@ def write_robustness_sets(val_dir: str | Path, out_root: str | Path, *, seed: in
     """Write `<out_root>/<kind>/val/*.png` A|B pair folders from a validation folder of pairs.
 
     A is perturbed, B is copied; every folder is a dataset `PairedImageDataset` (split "val") and
-    the evaluation code read as is. Returns {kind: dataset root}.
+    the evaluation code read as is. Returns {kind: dataset root}. The folders appear all at once
+    when every pair is written (an interrupted run leaves none, and replaces no earlier set).
     """
     from .paired import list_pair_files, load_rgb, make_pair_image, split_pair_array
+    from .paths import atomic_output_dir
 
     files = list_pair_files(val_dir)[:limit]
     roots = {kind: Path(out_root) / kind for kind in kinds}
-    for root in roots.values():
-        (root / "val").mkdir(parents=True, exist_ok=True)
-    for i, path in enumerate(files):
-        a, b = split_pair_array(load_rgb(path), path=path)
-        a_t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
-        for kind, variant in make_doodle_variants(a_t, seed=seed + 1000 * i, kinds=kinds).items():
-            pair = make_pair_image(variant.permute(1, 2, 0).numpy(), b)
-            pair.save(roots[kind] / "val" / f"{path.stem}.png")
+    with contextlib.ExitStack() as stack:
+        staging = {kind: stack.enter_context(atomic_output_dir(root)) / "val" for kind, root in roots.items()}
+        for folder in staging.values():
+            folder.mkdir()
+        for i, path in enumerate(files):
+            a, b = split_pair_array(load_rgb(path), path=path)
+            a_t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
+            for kind, variant in make_doodle_variants(a_t, seed=seed + 1000 * i, kinds=kinds).items():
+                pair = make_pair_image(variant.permute(1, 2, 0).numpy(), b)
+                pair.save(staging[kind] / f"{path.stem}.png")
     return roots
