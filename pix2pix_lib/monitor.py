@@ -53,7 +53,22 @@ class TrainingMonitor:
         self._handle = None
 
     def __call__(self, report: EpochReport) -> None:
-        plt.ioff()  # draw into our figure only; the notebook shows it through the display handle
+        # Not interactive while we draw: the notebook shows the figure only through our display
+        # handle. (`with`: the user's own pyplot figures still show themselves afterwards.)
+        with plt.ioff():
+            self._draw(report)
+        try:
+            from IPython.display import display
+
+            if self._handle is None:
+                self._handle = display(self.figure, display_id=True)
+            else:
+                self._handle.update(self.figure)
+        except ImportError:
+            pass
+        plt.close(self.figure)
+
+    def _draw(self, report: EpochReport) -> None:
         self.figure = plt.figure(figsize=(11, 3.6 + (4.5 if self.show_samples else 0)))
         grid = self.figure.add_gridspec(2 if self.show_samples else 1, 2,
                                         height_ratios=[1, 1.3] if self.show_samples else None)
@@ -66,13 +81,3 @@ class TrainingMonitor:
                          f"(validation; L1 {report.val['l1']:.4f})")
             ax.axis("off")
         self.figure.tight_layout()
-        try:
-            from IPython.display import display
-
-            if self._handle is None:
-                self._handle = display(self.figure, display_id=True)
-            else:
-                self._handle.update(self.figure)
-        except ImportError:
-            pass
-        plt.close(self.figure)

@@ -54,3 +54,26 @@ def test_public_api_is_complete_and_needs_no_widget_stack():
             "assert not missing, missing; assert 'anywidget' not in sys.modules, 'canvas imported eagerly'; "
             "p.DoodleCanvas; assert 'anywidget' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_the_wheel_carries_every_module_the_canvas_files_and_the_example_doodles(tmp_path):
+    # A plain `pip install .` (not editable) gets only what the wheel holds.
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    # Built from a copy: a build/ folder left in the checkout would hide files the rules miss.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "pix2pix_lib", source / "pix2pix_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE", "NOTICE"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist"), str(source)], check=True, timeout=300, cwd=source)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    package = ROOT / "pix2pix_lib"
+    expected = {p.relative_to(ROOT).as_posix() for p in package.rglob("*")
+                if p.suffix in (".py", ".js", ".css") or p.parent.name == "doodles"}
+    assert len([n for n in expected if n.startswith("pix2pix_lib/assets/doodles/")]) >= 6
+    assert expected <= names, sorted(expected - names)

@@ -118,3 +118,27 @@ def test_loss_curves_plot_every_value():
     ax = plot_loss_curves({"a": [3.0, 2.0, 1.0]}, logy=False)
     x, y = ax.lines[0].get_data()
     assert list(x) == [1, 2, 3] and list(y) == [3.0, 2.0, 1.0]
+
+
+def test_training_monitor_draws_each_epoch_and_leaves_pyplot_alone():
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from pix2pix_lib.monitor import TrainingMonitor
+    from pix2pix_lib.train import EpochReport
+
+    history = [{"epoch": e, "loss_D_real": 0.6, "loss_D_fake": 0.7, "loss_G_gan": 0.8, "loss_G_L1": 0.4 / e,
+                "val_l1": 0.2 / e} for e in (1, 2)]
+    monitor = TrainingMonitor(baseline_l1=0.3)
+    figures = plt.get_fignums()
+    plt.ion()  # as in a notebook: pyplot figures show themselves, and must go on doing so after training
+    try:
+        for row in history:
+            monitor(EpochReport(int(row["epoch"]), 2, 10, {}, {"l1": row["val_l1"]}, 1.0, 8.0,
+                                Image.new("RGB", (96, 32), "white"), None, True, history[: int(row["epoch"])]))
+        assert plt.isinteractive() and plt.get_fignums() == figures
+    finally:
+        plt.ioff()
+    curves, l1, samples = monitor.figure.axes
+    assert [list(line.get_ydata()) for line in l1.lines][:2] == [[0.2, 0.1], [0.2, 0.1]]  # train L1 halved, val
+    assert "epoch 2/2" in samples.get_title()
