@@ -5,7 +5,8 @@
 // lifts, the canvas is encoded as a PNG and written to the synced trait `drawing_png`.
 // Synced traits are the only channel between the two sides (no custom messages):
 //   JS -> Python: drawing_png, strokes, generate_requests, and the controls (pen_width, tool, live)
-//   Python -> JS: result_png, background_png (a loaded doodle), status, and the controls
+//   Python -> JS: result_png, background_png + load_requests (a loaded doodle), status, clear_requests,
+//                 and the controls
 
 const BUTTON = (label, title) => {
   const b = document.createElement("button");
@@ -208,7 +209,7 @@ function render({ model, el }) {
   model.on("change:pen_width", showControls);
   model.on("change:live", showControls);
   model.on("change:result_png", showResult);
-  model.on("change:background_png", showBackground);
+  model.on("change:load_requests", showBackground); // not background_png: the same doodle twice is no change
   model.on("change:status", showStatus);
   model.on("change:clear_requests", wipe);
 

@@ -92,6 +92,9 @@ class DoodleCanvas(anywidget.AnyWidget):
     status = traitlets.Unicode("").tag(sync=True)
     strokes = traitlets.Int(0).tag(sync=True)
     clear_requests = traitlets.Int(0).tag(sync=True)  # Python -> JS: bumped by `clear()`
+    # Python -> JS: bumped by `load_image()`. Loading the same doodle twice leaves background_png
+    # unchanged, and traitlets sends only changes: the counter is what tells the page to reload.
+    load_requests = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, generator=None, *, on_generate: Callable | None = None, size: int = 256,
                  mode: str = DEFAULT_MODE, seed: int | None = None, pen_width: int = 4,
@@ -176,6 +179,7 @@ class DoodleCanvas(anywidget.AnyWidget):
         self.strokes = 0
         self.background_png = data  # the front end draws it and starts a new stroke list
         self.drawing_png = data     # Python has the drawing at once (no front end needed)
+        self.load_requests += 1
 
     def save(self, path_drawing=None, path_result=None) -> list[Path]:
         """Write the drawing and/or the result as PNG files; returns the paths written."""

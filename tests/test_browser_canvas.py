@@ -27,6 +27,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACT = ROOT / "build" / "test-artifacts" / "canvas.png"
+DOODLE = ROOT / "pix2pix_lib" / "assets" / "doodles" / "smiley.png"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "doodle-test-token"
@@ -146,6 +147,31 @@ def _wait_for_file(path: Path, timeout: float) -> dict:
     raise AssertionError(f"the kernel never wrote {path.name}: Generate did not reach Python")
 
 
+def draw(page, x0: float, y0: float, strokes) -> None:
+    """Mouse strokes on the canvas whose top-left corner is at (x0, y0) on the page."""
+    for stroke in strokes:
+        page.mouse.move(x0 + stroke[0][0], y0 + stroke[0][1])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(x0 + x, y0 + y, steps=6)
+        page.mouse.up()
+
+
+def run_in_kernel(page, code: str) -> None:
+    """Execute `code` in the notebook's kernel, as a later cell would."""
+    page.evaluate("""async (code) => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        await kernel.requestExecute({ code }).done;
+    }""", code)
+
+
+def generate_and_record(page, root: Path) -> dict:
+    """Press Generate and return what the kernel's callback recorded."""
+    (root / "record.json").unlink(missing_ok=True)
+    page.locator(".doodle-canvas .doodle-generate").click()
+    return _wait_for_file(root / "record.json", timeout=20)
+
+
 def test_canvas_draw_and_generate_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
@@ -175,12 +201,7 @@ def test_canvas_draw_and_generate_in_jupyterlab(lab):
                 [(160, 95), (160, 110)],
                 [(85, 150), (128, 180), (170, 150)],
             ]
-            for stroke in strokes:
-                page.mouse.move(x0 + stroke[0][0], y0 + stroke[0][1])
-                page.mouse.down()
-                for x, y in stroke[1:]:
-                    page.mouse.move(x0 + x, y0 + y, steps=6)
-                page.mouse.up()
+            draw(page, x0, y0, strokes)
             # Each stroke is sent when the pen lifts; wait until the last one reached the model.
             page.wait_for_timeout(300)
             page.locator(".doodle-canvas .doodle-generate").click()
@@ -203,6 +224,20 @@ def test_canvas_draw_and_generate_in_jupyterlab(lab):
             page.wait_for_timeout(300)
             page.locator(".doodle-canvas .doodle-generate").click()
             after_undo = _wait_for_file(lab["root"] / "record.json", timeout=20)
+
+            # Loading a doodle from Python replaces the drawing in the page, also the second time
+            # the same file is loaded (then background_png does not change; load_requests does).
+            def load_doodle_and_draw(stroke):
+                run_in_kernel(page, f"canvas.load_image({str(DOODLE)!r})")
+                page.wait_for_timeout(500)
+                if stroke:
+                    draw(page, x0, y0, [stroke])
+                    page.wait_for_timeout(300)
+                return generate_and_record(page, lab["root"])
+
+            doodle_only = load_doodle_and_draw(None)
+            doodle_and_line = load_doodle_and_draw([(12, 12), (12, 120)])
+            reloaded_and_line = load_doodle_and_draw([(244, 12), (244, 120)])
         finally:
             browser.close()
 
@@ -220,3 +255,8 @@ def test_canvas_draw_and_generate_in_jupyterlab(lab):
     # Undo reached the kernel: one stroke fewer, fewer dark pixels, a second request.
     assert after_undo["strokes"] == len(strokes) - 1 and after_undo["requests"] == 2, after_undo
     assert after_undo["dark_pixels"] < record["dark_pixels"], (after_undo, record)
+    # The reload dropped the first line: one line on the doodle each time, not two.
+    line = doodle_and_line["dark_pixels"] - doodle_only["dark_pixels"]
+    assert line > 300, (doodle_only, doodle_and_line)
+    assert abs(reloaded_and_line["dark_pixels"] - doodle_and_line["dark_pixels"]) < line / 2, \
+        (doodle_only, doodle_and_line, reloaded_and_line)
