@@ -8,7 +8,7 @@ With `--reference PATH` (a checkout of junyanz/pytorch-CycleGAN-and-pix2pix) the
     python benchmarks/bench_train.py --quick                      # < 30 s: does it work?
     python benchmarks/bench_train.py                              # 256 b1, 256 b4, quick; fp32 + bf16
     python benchmarks/bench_train.py --reference /tmp/ref --interleave step --json out.json
-    python benchmarks/bench_train.py --device cuda --precision fp32,bf16,fp16 --channels-last --compile
+    python benchmarks/bench_train.py --device cuda --precision fp32,bf16,fp16 --channels-last --compile --cudnn-benchmark both
 
 Measurements run in fresh worker processes (this file with `--worker`), so one implementation's
 cached allocations or thread pools cannot flatter or slow the next. `--interleave process` (default):
@@ -80,20 +80,16 @@ def current_rss_bytes() -> int:
 
 
 def build_ours(spec: dict, device):
-    """`Pix2Pix.from_config` at the spec's settings; returns (step function, batch size)."""
-    import torch
+    """`Pix2Pix.from_config` at the spec's settings; returns (step function, config, model)."""
     from pix2pix_lib.config import preset
     from pix2pix_lib.train import Pix2Pix
 
     preset_name, overrides = config_for(spec["config"])
     config = preset(preset_name, **overrides, precision=spec["precision"],
-                    channels_last=spec["channels_last"], device=str(device))
-    model = Pix2Pix.from_config(config, device)
+                    channels_last=spec["channels_last"], compile=spec["compile"], device=str(device))
+    model = Pix2Pix.from_config(config, device)  # the trainer's own path, torch.compile included
     model.generator.train()
     model.discriminator.train()
-    if spec["compile"]:
-        model.generator = torch.compile(model.generator)
-        model.discriminator = torch.compile(model.discriminator)
     a, b = random_batch(config.batch_size, config.image_size)
     a, b = model.to_device(a), model.to_device(b)
     return (lambda: model.training_step(a, b)), config, model
@@ -137,11 +133,14 @@ def build_reference(spec: dict, device, ref_path: str):
     finally:
         sys.argv = saved_argv
     a, b = random_batch(config.batch_size, config.image_size)
+    # Already on the device, as ours: its set_input's .to(device) is then free, and neither side
+    # pays for a host-to-device copy inside the timed step.
+    a, b = a.to(device), b.to(device)
     batch = {"A": a, "B": b, "A_paths": ["a.png"] * len(a), "B_paths": ["b.png"] * len(b)}
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[spec["precision"]]
 
     def step():
-        model.set_input(batch)  # moves the batch to the device, as in its train.py
+        model.set_input(batch)  # as in its train.py
         # Autocast around the reference is our addition (for --reference-precisions bf16 only).
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             model.optimize_parameters()
@@ -168,10 +167,12 @@ def run_worker(specs: list[dict]) -> list[dict]:
     device = torch.device(specs[0]["device"])
     if device.type == "cpu":
         torch.set_num_threads(specs[0]["threads"])
-    if device.type == "cuda":
-        # Off unless asked: our trainer leaves it off. The reference turns it on itself
-        # (BaseModel.__init__), for every network in its process (so in --interleave step, ours too).
-        torch.backends.cudnn.benchmark = bool(specs[0].get("cudnn_benchmark"))
+    # cuDNN autotuning: both implementations switch it on when they build their networks (ours in
+    # Pix2Pix.from_config, the reference in BaseModel.__init__). It is a process-wide switch, so
+    # each variant's own setting is applied after building and before every one of its steps.
+    def set_cudnn_benchmark(spec):
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = spec["cudnn_benchmark"]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     built = []
     for i, spec in enumerate(specs):
@@ -185,6 +186,7 @@ def run_worker(specs: list[dict]) -> list[dict]:
             step, config, _ = build_ours(spec, device)
         else:
             step, config, _ = build_reference(spec, device, spec["reference"])
+        set_cudnn_benchmark(spec)
         start = time.perf_counter()
         for _ in range(spec["warmup"]):
             step()
@@ -198,6 +200,7 @@ def run_worker(specs: list[dict]) -> list[dict]:
 
     for _ in range(specs[0]["steps"]):
         for spec, step, config, warmup_s, peak, times, cpu_times in built:
+            set_cudnn_benchmark(spec)
             t0, c0 = time.perf_counter(), time.process_time()
             step()
             sync()  # ours syncs through .item(); the reference does not
@@ -230,33 +233,38 @@ def measure(specs: list[dict]) -> list[dict]:
 
 
 def variants(args, device_type: str) -> list[dict]:
-    """Every (config, implementation, precision, layout, compile) to measure, ours first."""
+    """Every (config, implementation, precision, layout, compile, cuDNN autotuning) to measure, ours first."""
     out = []
+    tuning = {"on": [True], "off": [False], "both": [True, False]}[args.cudnn_benchmark]
+    if device_type != "cuda":
+        tuning = [True]  # no cuDNN: one variant each (labelled as the default)
     for config in args.configs.split(","):
         try:
             config_for(config)
         except ValueError as err:
             raise SystemExit(str(err)) from None
-        for precision in args.precision.split(","):
-            out.append(dict(config=config, impl="ours", precision=precision, channels_last=False, compile=False))
-            if args.channels_last:
-                out.append(dict(config=config, impl="ours", precision=precision, channels_last=True,
-                                compile=False))
-            if args.compile:
-                out.append(dict(config=config, impl="ours", precision=precision,
-                                channels_last=args.channels_last, compile=True))
-        size = config_for(config)[1].get("image_size", 128 if config == "quick" else 256)
-        if args.reference and size not in (128, 256):
-            print(f"{config}: the reference has U-Nets for 128 and 256 px only; not timed there")
-        elif args.reference:
-            for precision in args.reference_precisions.split(","):
-                out.append(dict(config=config, impl="reference", precision=precision,
-                                channels_last=False, compile=False))
+        for cudnn_benchmark in tuning:
+            common = dict(config=config, cudnn_benchmark=cudnn_benchmark)
+            for precision in args.precision.split(","):
+                out.append(dict(common, impl="ours", precision=precision, channels_last=False, compile=False))
+                if args.channels_last:
+                    out.append(dict(common, impl="ours", precision=precision, channels_last=True, compile=False))
+                if args.compile:
+                    out.append(dict(common, impl="ours", precision=precision, channels_last=args.channels_last,
+                                    compile=True))
+            size = config_for(config)[1].get("image_size", 128 if config == "quick" else 256)
+            if args.reference and size not in (128, 256):
+                print(f"{config}: the reference has U-Nets for 128 and 256 px only; not timed there")
+            elif args.reference:
+                for precision in args.reference_precisions.split(","):
+                    out.append(dict(common, impl="reference", precision=precision, channels_last=False,
+                                    compile=False))
     return out
 
 
 def label(v: dict) -> str:
-    return v["impl"] + (" +cl" if v["channels_last"] else "") + (" +compile" if v["compile"] else "")
+    return (v["impl"] + (" +cl" if v["channels_last"] else "") + (" +compile" if v["compile"] else "")
+            + ("" if v.get("cudnn_benchmark", True) else " -cudnn-autotune"))
 
 
 def main(argv=None) -> int:
@@ -270,8 +278,9 @@ def main(argv=None) -> int:
     p.add_argument("--precision", default="fp32,bf16", help="comma list of fp32, bf16, fp16 (ours)")
     p.add_argument("--channels-last", action="store_true", help="also time ours with channels-last")
     p.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
-    p.add_argument("--cudnn-benchmark", action="store_true",
-                   help="CUDA: torch.backends.cudnn.benchmark = True (the reference always sets it)")
+    p.add_argument("--cudnn-benchmark", choices=["on", "off", "both"], default="on",
+                   help="CUDA: cuDNN autotuning (torch.backends.cudnn.benchmark) for both implementations; "
+                        "on = what each sets by itself (default), both = time every variant with and without")
     p.add_argument("--warmup", type=int, default=None,
                    help="untimed steps per worker (default 2; 4 with --compile)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per worker (default 5)")
@@ -321,7 +330,7 @@ def main(argv=None) -> int:
     for config in dict.fromkeys(v["config"] for v in todo):
         mine = [i for i, v in enumerate(todo) if v["config"] == config]
         specs = [dict(todo[i], device=device, threads=args.threads, warmup=warmup, steps=args.steps,
-                      reference=args.reference, cudnn_benchmark=args.cudnn_benchmark) for i in mine]
+                      reference=args.reference) for i in mine]
         for _ in range(args.rounds):  # A B A B: every variant of this config once per round
             if args.interleave == "step":  # one process, single steps alternating
                 for i, result in zip(mine, measure(specs)):
@@ -345,9 +354,12 @@ def main(argv=None) -> int:
 
 
 def print_table(rows: list[tuple[dict, list[dict]]]) -> None:
-    """One line per variant: median images/s over the rounds, and its ratio to the reference fp32."""
+    """One line per variant: median images/s over the rounds, and its ratio to the reference fp32
+    as it runs by itself (cuDNN autotuning on)."""
     median = {id(v): statistics.median(r["images_per_s"] for r in runs) for v, runs in rows}
-    ref = next((median[id(v)] for v, _ in rows if v["impl"] == "reference" and v["precision"] == "fp32"), None)
+    refs = [v for v, _ in rows if v["impl"] == "reference" and v["precision"] == "fp32"]
+    ref_v = next((v for v in refs if v.get("cudnn_benchmark", True)), refs[0] if refs else None)
+    ref = median[id(ref_v)] if ref_v is not None else None
     for v, runs in rows:
         r0 = runs[0]
         spread = f"[{min(r['images_per_s'] for r in runs):.2f}-{max(r['images_per_s'] for r in runs):.2f}]"
