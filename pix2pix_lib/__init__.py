@@ -26,6 +26,7 @@ from .models import (
 # looking inside the networks, and the figures the notebooks share (notebook 02)
 from .models.summary import LayerRow, format_table, layer_table, patch_box, patch_geometry
 from .viz import (
+    credit,
     draw_box,
     draw_receptive_field,
     plot_loss_curves,
@@ -82,7 +83,7 @@ __all__ = [
     # looking inside the networks, and the figures the notebooks share (notebook 02)
     "LayerRow", "layer_table", "format_table", "patch_geometry", "patch_box",
     "show_images", "draw_box", "draw_receptive_field", "show_patch_scores", "plot_loss_curves",
-    "plot_skip_comparison",
+    "plot_skip_comparison", "credit",
     # data: the paired A|B format, official archives, Carvana-style preparation, OpenMoji (notebook 01)
     "PairedImageDataset", "make_pair_image", "default_data_dir", "download_dataset",
     "prepare_masked_photos", "masked_photo_to_pair", "canny_edges", "sketch_edges",

@@ -136,8 +136,8 @@ def plan_runs(variants, base: TrainConfig) -> list[dict]:
 def budget_schedule(config: TrainConfig, n_train: int, budget_images: int) -> TrainConfig:
     """Epochs and steps per epoch so that a run sees `budget_images` training images (rounded up).
 
-    As many whole passes as needed, each capped to an equal share of the steps; the last third of
-    the epochs decays the learning rate, as the quick preset does (4 + 2).
+    As many whole passes as needed, each capped to an equal share of the steps; about the last third
+    of the epochs (rounded down: 4 epochs -> 3 + 1) decays the learning rate, as in the quick preset (3 + 2).
     """
     if budget_images < 1:
         raise ValueError(f"budget_images must be >= 1, got {budget_images}")

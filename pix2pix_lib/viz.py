@@ -87,6 +87,12 @@ def show_images(images, titles=None, *, ncols: int | None = None, size: float = 
     return fig
 
 
+def credit(fig, text: str):
+    """Write a credit line (e.g. `openmoji_attribution()`) small, under a figure; returns the figure."""
+    fig.text(0.5, 0.0, text, ha="center", va="top", fontsize=8, color="dimgray")
+    return fig
+
+
 def draw_box(image, box: tuple[int, int, int, int], *, color="red", width: int = 2) -> Image.Image:
     """A copy of `image` (as RGB PIL) with the outline of `box` = (left, top, right, bottom) drawn.
 

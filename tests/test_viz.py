@@ -142,3 +142,14 @@ def test_training_monitor_draws_each_epoch_and_leaves_pyplot_alone():
     curves, l1, samples = monitor.figure.axes
     assert [list(line.get_ydata()) for line in l1.lines][:2] == [[0.2, 0.1], [0.2, 0.1]]  # train L1 halved, val
     assert "epoch 2/2" in samples.get_title()
+
+
+def test_credit_line_sits_under_the_figure():
+    from PIL import Image
+
+    from pix2pix_lib.viz import credit, show_images
+
+    fig = show_images([Image.new("RGB", (8, 8))], ["x"])
+    assert credit(fig, "OpenMoji, CC BY-SA 4.0") is fig
+    (text,) = [t for t in fig.texts if t.get_text() == "OpenMoji, CC BY-SA 4.0"]
+    assert text.get_position()[1] == 0.0 and text.get_va() == "top"

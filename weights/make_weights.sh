@@ -4,7 +4,9 @@
 #   doodle - OpenMoji line art with the doodle augmentations (the shipped model)
 #   plain  - OpenMoji line art as it is (robustness comparison: what the augmentations buy)
 #   canny  - Canny edges of the colour renders (the seed project's recipe: its failure on doodles)
-# On one GPU the three run side by side (~6 min on an H100); on a CPU expect many hours.
+# On one GPU the three run side by side. On an H100 the shipped file came from EPOCHS=15 cut by a
+# 450 s timeout after 9 epochs (weights/README.md); the full 2 x EPOCHS epochs take several times
+# that. On a CPU expect days.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python}

@@ -59,7 +59,7 @@ class DownBlock(nn.Sequential):
 class UpBlock(nn.Sequential):
     """Decoder block: ConvTranspose(4x4, stride 2) -> Norm -> Dropout(0.5)? -> ReLU. Doubles H and W.
 
-    Dropout here is pix2pix's only source of noise z (paper section 2.2): the generator ignored
+    Dropout here is pix2pix's only source of noise z (paper section 3.1): the generator ignored
     a noise input, so the authors inject randomness as dropout, at training and test time.
     """
 
