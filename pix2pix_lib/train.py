@@ -593,10 +593,10 @@ def run_train(args) -> int:
     if torch.distributed.is_available() and "LOCAL_RANK" in os.environ and not torch.distributed.is_initialized():
         # Launched by torchrun: one process per device (gloo on CPU, nccl on CUDA).
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-        if backend == "nccl":
+        if backend == "nccl":  # before the group exists, so NCCL binds each process to its own GPU
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
             config = config.replace(device=f"cuda:{os.environ['LOCAL_RANK']}")
+        torch.distributed.init_process_group(backend)
     rank = rank_and_world()[0]
     try:
         history = fit(config, args.data, args.out, resume=args.resume, progress=not args.quiet)
