@@ -91,3 +91,23 @@ def test_two_gloo_processes_resume_to_the_same_weights_as_a_straight_run(two_ran
             assert torch.equal(rank1[net][name], value), f"{net}.{name}: rank 1 differs after resume"
     straight_log, resumed_log = read_log(straight_out / "log.csv"), read_log(run / "log.csv")
     assert [r["val_l1"] for r in resumed_log] == [r["val_l1"] for r in straight_log]
+
+
+@pytest.mark.slow
+def test_the_cli_under_torchrun_trains_in_two_processes(tmp_path):
+    # `torchrun -m pix2pix_lib train ...` as the README writes it: run_train sets up the group.
+    from conftest import write_tiny_pairs
+
+    data = write_tiny_pairs(tmp_path / "pairs", n_train=8)
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "pix2pix_lib",
+         "train", "--data", str(data), "--out", str(out), "--image-size", "32", "--ngf", "8", "--ndf", "8",
+         "--patch-size", "16", "--batch-size", "2", "--precision", "fp32", "--epochs", "1", "--epochs-decay", "0",
+         "--n-samples", "2", "--quiet"],
+        env=env, cwd=tmp_path, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("best validation L1") == 1  # rank 0 reports, rank 1 stays quiet
+    model = load_checkpoint(out / CHECKPOINT)
+    assert (model.epoch, model.step) == (1, 2)  # 8 pairs / 2 ranks / batch 2: 2 steps per rank
