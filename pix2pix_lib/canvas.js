@@ -200,6 +200,7 @@ function render({ model, el }) {
       strokes = []; // a loaded doodle replaces the drawing
       redraw();
       URL.revokeObjectURL(url);
+      root.dataset.loaded = String(Number(root.dataset.loaded || 0) + 1); // for tests: it is on screen
     };
     image.src = url;
   }

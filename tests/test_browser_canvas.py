@@ -228,8 +228,11 @@ def test_canvas_draw_and_generate_in_jupyterlab(lab):
             # Loading a doodle from Python replaces the drawing in the page, also the second time
             # the same file is loaded (then background_png does not change; load_requests does).
             def load_doodle_and_draw(stroke):
+                loaded = page.evaluate("() => Number(document.querySelector('.doodle-canvas').dataset.loaded || 0)")
                 run_in_kernel(page, f"canvas.load_image({str(DOODLE)!r})")
-                page.wait_for_timeout(500)
+                # Draw only once the page has put the doodle on screen (and dropped its strokes).
+                page.wait_for_function("n => Number(document.querySelector('.doodle-canvas').dataset.loaded || 0) > n",
+                                       arg=loaded, timeout=10_000)
                 if stroke:
                     draw(page, x0, y0, [stroke])
                     page.wait_for_timeout(300)

@@ -49,7 +49,17 @@ def test_discriminator_objective_is_halved_sum_and_detaches_fake():
     assert out.real.item() == pytest.approx(expected_real, rel=1e-5)
     assert out.fake.item() == pytest.approx(expected_fake, rel=1e-5)
     assert out.total.item() == pytest.approx(0.5 * (expected_real + expected_fake), rel=1e-5)
-    assert not out.total.requires_grad  # the fake was detached: no path into G
+
+
+
+def test_discriminator_step_sends_no_gradient_into_the_generator():
+    from pix2pix_lib.models import build_generator
+
+    g, d = build_generator(image_size=32, ngf=4), PatchDiscriminator(ndf=4, n_layers=1)
+    a, real_b = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)
+    discriminator_objective(d, GANLoss(), a, real_b, g(a)).total.backward()
+    assert all(p.grad is None for p in g.parameters())  # fake_b was detached
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.parameters())
 
 
 def test_generator_objective_weights_l1_by_lambda():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from pix2pix_lib.data.paired import PairedImageDataset, make_pair_image
+from pix2pix_lib.data.paired import PairedImageDataset, load_rgb, make_pair_image, split_pair_array
 from pix2pix_lib.data.sketch_augment import (
     VARIANT_KINDS,
     DoodleAugment,
@@ -131,12 +131,16 @@ def test_robustness_sets_are_datasets(tmp_path):
         make_pair_image(line_art(32).permute(1, 2, 0).numpy(), colour_target(32).permute(1, 2, 0).numpy()).save(val / f"{i}.png")
     roots = write_robustness_sets(val, tmp_path / "robust", seed=0)
     assert set(roots) == set(VARIANT_KINDS)
-    for kind, root in roots.items():
-        ds = PairedImageDataset(root, "val", image_size=32)
-        assert len(ds) == 2
-        item = ds[0]
-        target = colour_target(32).float() / 127.5 - 1
-        assert torch.allclose(item["B"], target)  # B copied as it was
+    sketches = {}
+    for i in range(2):
+        expected = make_doodle_variants(line_art(32), seed=1000 * i)  # the i-th file's variants
+        for kind, root in roots.items():
+            a, b = split_pair_array(load_rgb(root / "val" / f"{i}.png"))
+            assert np.array_equal(a, expected[kind].permute(1, 2, 0).numpy()), (i, kind)  # A perturbed
+            assert np.array_equal(b, colour_target(32).permute(1, 2, 0).numpy())  # B copied as it was
+            sketches[kind, i] = a
+    assert len({sketches[k, 0].tobytes() for k in VARIANT_KINDS}) == len(VARIANT_KINDS)  # kinds differ
+    assert len(PairedImageDataset(roots[VARIANT_KINDS[0]], "val", image_size=32)) == 2
 
     # A bad file half-way: no new set appears, and the complete earlier one is kept as it was.
     (val / "2.png").write_bytes(b"not a png")

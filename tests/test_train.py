@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +34,56 @@ def test_gan_and_l1_training_drives_l1_down_on_two_pairs(tiny_pairs):
     model.generator.eval()
     with torch.no_grad():
         assert (model.generator(a) - b).abs().mean() < 0.3 * first
+
+
+def test_fit_learns_the_pairs_better_than_copying_the_sketch(tmp_path):
+    # The whole loop (loader, steps, schedule, validation), not only training_step. On the pixels
+    # that need paint (l1_changed: the circles' fill) the generator must beat copying the outline.
+    from conftest import write_tiny_pairs
+
+    from pix2pix_lib.data.paired import PairedImageDataset
+    from pix2pix_lib.metrics import evaluate_predictions
+
+    data = write_tiny_pairs(tmp_path / "pairs", n_train=16, n_val=4)
+    history = fit(TrainConfig(**{**TINY, "batch_size": 4, "n_samples": 2}, lr_g=2e-3, lr_d=2e-4, dropout=False,
+                              epochs=12, epochs_decay=0), data, tmp_path / "run", progress=False)
+    val = PairedImageDataset(data, "val", image_size=32, flip=False)
+    copy = evaluate_predictions(lambda a: a, torch.utils.data.DataLoader(val, batch_size=4))
+    assert history[-1]["val_l1"] < 0.2 * history[0]["val_l1"], [round(r["val_l1"], 4) for r in history]
+    assert history[-1]["val_l1_changed"] < 0.75 * copy["l1_changed"], (history[-1], copy)
+
+
+def test_max_steps_per_epoch_caps_every_epoch(tiny_pairs, tmp_path):
+    from conftest import write_tiny_pairs
+
+    data = write_tiny_pairs(tmp_path / "pairs", n_train=16)
+    history = fit(TrainConfig(**TINY, epochs=2, epochs_decay=0, max_steps_per_epoch=3), data, tmp_path / "run",
+                  progress=False)
+    assert [int(r["step"]) for r in history] == [3, 6]  # 16 pairs at batch 2 would be 8 a pass
+
+
+def test_l1_only_training_never_steps_the_discriminator():
+    model = Pix2Pix.from_config(TrainConfig(**TINY, use_gan=False), "cpu")
+    before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    losses = model.training_step(x, -x)
+    assert set(losses) == {"G_gan", "G_L1"} and losses["G_gan"] == 0
+    assert all(torch.equal(before[k], v) for k, v in model.discriminator.state_dict().items())
+    assert all(p.grad is None for p in model.discriminator.parameters())
+
+
+def test_validation_runs_in_eval_mode_and_leaves_the_generator_as_it_was():
+    from pix2pix_lib.metrics import evaluate_generator
+    from pix2pix_lib.models import build_generator
+
+    torch.manual_seed(0)
+    g = build_generator(image_size=32, ngf=4).train()  # dropout on, batch statistics
+    stats = {k: v.clone() for k, v in g.state_dict().items() if "running" in k}
+    batches = [{"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1}]
+    first, second = evaluate_generator(g, batches), evaluate_generator(g, batches)
+    assert first == second  # no dropout noise
+    assert all(torch.equal(stats[k], g.state_dict()[k]) for k in stats)  # running stats untouched
+    assert g.training
 
 
 def _generator_weights(run: Path) -> dict:
@@ -232,6 +281,23 @@ def _train_command(data, out, *extra):
             "--batch-size", "1", "--precision", "fp32", "--epochs", "2", "--epochs-decay", "0", "--quiet", *extra]
 
 
+KILL_AT_STEP = """
+import os, signal, sys
+import pix2pix_lib.train as train
+from pix2pix_lib.__main__ import main
+
+kill_at, real_step = int(sys.argv.pop(1)), train.Pix2Pix.training_step
+
+def training_step(self, real_a, real_b):
+    if self.step == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: like a power cut
+    return real_step(self, real_a, real_b)
+
+train.Pix2Pix.training_step = training_step
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     from conftest import write_tiny_pairs
@@ -240,15 +306,13 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(_train_command(data, tmp_path / "straight"), check=True, env=env, cwd=ROOT, timeout=300)
 
-    run = tmp_path / "killed"
-    proc = subprocess.Popen(_train_command(data, run), env=env, cwd=ROOT)
-    deadline = time.time() + 240
-    while not (run / CHECKPOINT).exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # well into the second epoch
-    assert proc.poll() is None, "training finished before it could be killed mid-epoch"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # The same command, SIGKILLed by itself at step 60: 12 steps into epoch 2 (48 steps an epoch),
+    # whatever the machine's speed.
+    run, wrapper = tmp_path / "killed", tmp_path / "kill_at_step.py"
+    wrapper.write_text(KILL_AT_STEP)
+    command = _train_command(data, run)
+    killed = subprocess.run([command[0], str(wrapper), "60", *command[3:]], env=env, cwd=ROOT, timeout=300)
+    assert killed.returncode == -signal.SIGKILL
     assert load_checkpoint(run / CHECKPOINT).epoch == 1
 
     subprocess.run(_train_command(data, run, "--resume"), check=True, env=env, cwd=ROOT, timeout=300)
