@@ -10,6 +10,7 @@ import io
 import numpy as np
 import pytest
 import torch
+import traitlets
 from PIL import Image, ImageDraw
 
 from pix2pix_lib.canvas import DoodleCanvas, image_from_png, png_bytes
@@ -70,7 +71,7 @@ def test_empty_drawing_and_errors_become_status_lines(tiny_g):
     w.set_state({"drawing_png": memoryview(b"\x89PNG broken"), "generate_requests": 3})
     assert w.status.startswith("error:") and w.last_error
     assert DoodleCanvas(None).generate() is None
-    with pytest.raises(Exception):
+    with pytest.raises(traitlets.TraitError, match="spray"):
         w.set_state({"tool": "spray"})  # only pen and eraser
 
 

@@ -329,13 +329,52 @@ def test_cli_train_writes_a_run(tiny_pairs, tmp_path, capsys):
     assert cli.main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r2"), "--quiet"]) == 2
 
 
-def test_auto_precision_resolves_to_a_concrete_precision():
-    from pix2pix_lib.train import auto_precision
+@pytest.mark.parametrize("flags, expected", [("fpu sse avx2 avx512f", "fp32"), ("fpu avx512f avx512_bf16", "bf16"),
+                                             ("fpu amx_tile amx_bf16", "bf16")])
+def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch, tmp_path, flags, expected):
+    import pix2pix_lib.train as train
 
-    cpu_flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    expected = "bf16" if ("avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags) else "fp32"
-    assert auto_precision(torch.device("cpu")) == expected
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor : 0\nflags : {flags}\n")
+    real_path = train.Path
+    monkeypatch.setattr(train, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    assert train.auto_precision(torch.device("cpu")) == expected
     model = Pix2Pix.from_config(TrainConfig(**{**TINY, "precision": "auto"}), "cpu")
-    assert model.config.precision == expected
+    assert model.config.precision == expected  # resolved once, stored in the checkpoint's config
     with pytest.raises(ValueError, match="precision must be"):
         TrainConfig(precision="fp8")
+
+
+def test_make_datasets_augments_training_pairs_only(tiny_pairs):
+    from pix2pix_lib.data.sketch_augment import DoodleAugment
+    from pix2pix_lib.train import make_datasets
+
+    train, val = make_datasets(TrainConfig(**TINY, augment="doodle"), tiny_pairs)
+    assert isinstance(train.augment, DoodleAugment) and val.augment is None
+    assert train.flip and not val.flip and val.load_size == val.image_size  # jitter on train only
+    with pytest.raises(ValueError, match="unknown augment 'blur'"):
+        make_datasets(TrainConfig(**TINY, augment="blur"), tiny_pairs)
+
+
+def test_bad_settings_are_refused_with_their_names():
+    from pix2pix_lib.config import preset
+
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        preset("fast")
+    with pytest.raises(ValueError, match="image_size must be a power of two"):
+        TrainConfig(image_size=100)
+    with pytest.raises(ValueError, match="direction must be"):
+        TrainConfig(direction="AtoC")
+    with pytest.raises(ValueError, match=r"unknown TrainConfig fields: \['ngff'\]"):
+        TrainConfig().replace(ngff=8)
+
+
+def test_ctrl_c_on_the_command_line_exits_130(monkeypatch, capsys):
+    import pix2pix_lib.train as train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "fit", interrupted)
+    assert cli.main(["train", "--data", "d", "--out", "o", "--quiet"]) == 130
+    assert "interrupted" in capsys.readouterr().err
