@@ -255,9 +255,14 @@ def test_channels_last_changes_the_layout_not_the_numbers():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")), reason="torch.compile on CPU needs a C++ compiler")
 def test_compiled_networks_train_like_eager_ones_and_checkpoint_plain_weights(tmp_path):
     from pix2pix_lib.train import save_checkpoint
+
+    if not (shutil.which("g++") or shutil.which("c++")):
+        reason = "torch.compile on CPU needs a C++ compiler (g++)"
+        if os.environ.get("CI"):  # the course machines have g++: CI must run this
+            pytest.fail(f"CI must run the torch.compile test, but {reason} is missing")
+        pytest.skip(reason)
 
     x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     models, losses = {}, {}
