@@ -291,7 +291,8 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         steps = int(history[-1]["step"]) if history else 0
         result = {
             "run": run["run"], "key": run["key"], "data": data_id, "variants": run["variants"],
-            "config": config.to_dict(), "budget_images": budget_images, "images_seen": steps * config.batch_size, "steps": steps,
+            "config": config.to_dict(), "budget_images": budget_images,
+            "images_seen": steps * config.batch_size, "steps": steps,
             "epochs": config.total_epochs, "val_images": len(eval_set), "metrics": metrics,
             "train_seconds": round(sum(row["seconds"] for row in history), 2),
             "wall_seconds": round(time.perf_counter() - start, 2), "fit_seconds": round(trained, 2),
