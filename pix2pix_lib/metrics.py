@@ -166,6 +166,14 @@ def build_fid(weights: str | Path | None = None, *, features: nn.Module | None =
         import torch_fidelity  # noqa: F401  (torchmetrics' Inception lives in this package)
     except ImportError:
         return None, "skipped: torch-fidelity is not installed (pip install torch-fidelity)"
+    # torch-fidelity opens the file with weights_only=False (pickled code would run); only a file
+    # that loads as plain tensors here is handed to it.
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a pickle of objects, a truncated or foreign file
+        return None, f"skipped: {path} is not a plain tensor file ({type(err).__name__})"
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return None, f"skipped: {path} is not a state dict of tensors"
     metric = FrechetInceptionDistance(feature=2048, normalize=True, feature_extractor_weights_path=str(path))
     return metric, f"ok: {path}"
 
@@ -183,8 +191,13 @@ def build_lpips(weights: str | Path | None = None):
     path = Path(weights) if weights is not None else perceptual_weights_path("lpips")
     if not path.is_file():
         return None, f"skipped: weights not found at {path}"
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a pickle of objects, a truncated or foreign file
+        return None, f"skipped: {path} is not a plain tensor file ({type(err).__name__})"
     state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        return None, f"skipped: {path} is not a state dict of tensors"
     network = _LPIPS(pretrained=True, net="alex", pnet_rand=True)
     backbone = {}
     for name in network.net.state_dict():  # "slice2.3.weight" is torchvision's "features.3.weight"
@@ -215,6 +228,8 @@ class PerceptualMetrics:
                  fid_weights: str | Path | None = None, lpips_weights: str | Path | None = None,
                  fid_features: nn.Module | None = None):
         self.device = torch.device(device)
+        if self.device.type == "mps":  # FID keeps float64 sums, which Apple's GPUs do not have
+            self.device = torch.device("cpu")
         self.status: dict[str, str] = {}
         self._fid = self._lpips = None
         if fid:

@@ -127,6 +127,20 @@ def test_lpips_from_a_local_alexnet_file(tmp_path, no_downloads):
     assert scorer.compute()["lpips"] > 0
 
 
+class Payload:
+    """Stands for pickled code in a downloaded file: loading it must never be attempted."""
+
+
+def test_weights_files_holding_pickled_objects_are_skipped_not_loaded(tmp_path, no_downloads):
+    from pix2pix_lib.metrics import build_fid
+
+    path = tmp_path / "evil.pth"
+    torch.save({"features.0.weight": torch.zeros(1), "payload": Payload()}, path)
+    for build in (build_fid, build_lpips):
+        metric, status = build(path)
+        assert metric is None and status.startswith(f"skipped: {path} is not a plain tensor file"), status
+
+
 class TinyFeatures(nn.Module):
     """A random stand-in for Inception: images in [0, 1] -> 6 features."""
 
