@@ -58,6 +58,12 @@ class TrainConfig:
             raise ValueError(f"precision must be fp32, bf16, fp16 or auto, got {self.precision!r}")
         if self.image_size & (self.image_size - 1) or self.image_size < 8:
             raise ValueError(f"image_size must be a power of two >= 8, got {self.image_size}")
+        from .models.discriminator import min_input_size, n_layers_for_patch  # (models import no config)
+
+        smallest = min_input_size(n_layers_for_patch(self.patch_size))
+        if self.image_size < smallest:
+            raise ValueError(f"a {self.patch_size}x{self.patch_size} PatchGAN needs image_size >= {smallest}, "
+                             f"got {self.image_size}: choose a smaller patch_size or larger images")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 

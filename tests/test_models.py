@@ -113,3 +113,13 @@ def test_skip_connections_carry_input_detail():
         grad = x.grad[0].abs().sum(0)  # (64, 64): sensitivity of one output pixel to each input pixel
         local, overall = grad[28:37, 28:37].mean(), grad.mean()
         assert (local > 3 * overall) == expect_local, (type(model).__name__, local / overall)
+
+
+@pytest.mark.parametrize("n_layers, smallest", [(1, 8), (3, 32), (5, 128)])
+def test_patchgan_names_the_smallest_image_it_can_judge(n_layers, smallest):
+    d = PatchDiscriminator(ndf=4, n_layers=n_layers)
+    x = torch.zeros(2, 3, smallest, smallest)
+    assert d(x, x).shape[-2:] == (2, 2)  # the smallest size leaves a 2x2 map of patches
+    half = torch.zeros(2, 3, smallest // 2, smallest // 2)
+    with pytest.raises(ValueError, match=f"n_layers={n_layers} needs images of at least {smallest}x{smallest} px"):
+        d(half, half)

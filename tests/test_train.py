@@ -370,6 +370,10 @@ def test_bad_settings_are_refused_with_their_names():
         TrainConfig(image_size=100)
     with pytest.raises(ValueError, match="direction must be"):
         TrainConfig(direction="AtoC")
+    with pytest.raises(ValueError, match=r"a 70x70 PatchGAN needs image_size >= 32, got 16"):
+        TrainConfig(image_size=16)
+    with pytest.raises(ValueError, match=r"patch_size must be one of \[1, 16, 70, 286\]"):
+        TrainConfig(patch_size=32)
     with pytest.raises(ValueError, match=r"unknown TrainConfig fields: \['ngff'\]"):
         TrainConfig().replace(ngff=8)
 

@@ -64,11 +64,24 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         init_weights(self)
 
+    @property
+    def min_input_size(self) -> int:
+        """Smallest H and W it takes: n_layers halvings and two 4x4 stride-1 convs must leave a 2x2 map."""
+        return min_input_size(self.n_layers)
+
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Logits for the pairs (a, b): (B, Ca, H, W), (B, Cb, H, W) -> (B, 1, h, w)."""
         pair = torch.cat([a, b], dim=1)  # (B, Ca+Cb, H, W)
         _assert_image_batch(pair, self.in_channels, type(self).__name__)
+        if min(pair.shape[-2:]) < self.min_input_size:
+            raise ValueError(f"{type(self).__name__} with n_layers={self.n_layers} needs images of at least "
+                             f"{self.min_input_size}x{self.min_input_size} px, got {pair.shape[-2]}x{pair.shape[-1]}")
         return self.net(pair)
+
+
+def min_input_size(n_layers: int) -> int:
+    """Smallest image side a PatchGAN with `n_layers` accepts (4 * 2**n_layers; any size for 1x1)."""
+    return 4 * 2**n_layers if n_layers else 1
 
 
 def receptive_field(model: nn.Module) -> int:
