@@ -26,9 +26,32 @@ def unnormalize_to_zero_to_one(x: torch.Tensor) -> torch.Tensor:
 
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
-    """PIL image -> float tensor (3, H, W) in [-1, 1]. Any mode is converted to RGB first."""
-    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0  # (H, W, 3)
+    """PIL image -> float tensor (3, H, W) in [-1, 1]. Any mode is made RGB first (`pil_to_rgb_array`)."""
+    array = pil_to_rgb_array(image).astype(np.float32) / 255.0  # (H, W, 3)
     return normalize_to_neg_one_to_one(torch.from_numpy(array).permute(2, 0, 1).contiguous())
+
+
+def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
+    """PIL image of any mode -> uint8 array (H, W, 3).
+
+    Grayscale and palette images become RGB; transparent images are composited on white (the
+    background every dataset here uses); 16-bit images are scaled to 8 bits, not clipped.
+    """
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grayscale (PNG opens as "I;16" or "I"): scale 0..65535 -> 0..255.
+        array = np.asarray(im, dtype=np.uint32 if im.mode == "I" else np.uint16).astype(np.float32)
+        array = np.clip(array / 257.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if im.mode == "F":
+        array = np.asarray(im, dtype=np.float32)
+        scale = 255.0 if array.max() <= 1.0 else 1.0
+        array = np.clip(array * scale + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
 def tensor_to_pil(x: torch.Tensor) -> Image.Image:

@@ -153,3 +153,17 @@ def test_credit_line_sits_under_the_figure():
     assert credit(fig, "OpenMoji, CC BY-SA 4.0") is fig
     (text,) = [t for t in fig.texts if t.get_text() == "OpenMoji, CC BY-SA 4.0"]
     assert text.get_position()[1] == 0.0 and text.get_va() == "top"
+
+
+def test_pil_to_tensor_composites_transparency_on_white_and_scales_16_bit():
+    import numpy as np
+    from PIL import Image
+
+    from pix2pix_lib.imaging import pil_to_tensor
+
+    clear = Image.new("RGBA", (4, 4), (0, 0, 0, 0))  # a transparent sketch background
+    clear.putpixel((1, 1), (0, 0, 0, 255))           # one black stroke pixel
+    x = pil_to_tensor(clear)
+    assert x.shape == (3, 4, 4) and x[:, 1, 1].tolist() == [-1, -1, -1] and x[:, 0, 0].tolist() == [1, 1, 1]
+    deep = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.uint16))  # 16-bit gray
+    assert pil_to_tensor(deep)[0, 0].tolist() == pytest.approx([-1, 0, 1], abs=0.01)

@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..imaging import normalize_to_neg_one_to_one
+from ..imaging import normalize_to_neg_one_to_one, pil_to_rgb_array
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 JITTER_RATIO = 286 / 256  # the paper's load size relative to the crop size
@@ -58,25 +58,6 @@ def load_rgb(path: str | Path) -> np.ndarray:
             return pil_to_rgb_array(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"{path}: cannot read image ({err})") from err
-
-
-def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
-    """PIL image of any mode -> uint8 array (H, W, 3), see `load_rgb`."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit grayscale (PNG opens as "I;16" or "I"): scale 0..65535 -> 0..255.
-        array = np.asarray(im, dtype=np.uint32 if im.mode == "I" else np.uint16).astype(np.float32)
-        array = np.clip(array / 257.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(array[:, :, None], 3, axis=2)
-    if im.mode == "F":
-        array = np.asarray(im, dtype=np.float32)
-        scale = 255.0 if array.max() <= 1.0 else 1.0
-        array = np.clip(array * scale + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(array[:, :, None], 3, axis=2)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, rgba)
-    return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
 def split_pair_array(array: np.ndarray, *, path: str | Path = "<array>") -> tuple[np.ndarray, np.ndarray]:
