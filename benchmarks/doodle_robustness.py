@@ -51,7 +51,9 @@ from pix2pix_lib.data.sketch_augment import (VARIANT_KINDS, normalize_stroke_wid
                                              write_robustness_sets)
 from pix2pix_lib.generate import (colorize, generation_mode, load_generator, sketch_preview,  # noqa: E402
                                   target_stroke_width)
+from pix2pix_lib.data.openmoji import openmoji_attribution  # noqa: E402
 from pix2pix_lib.metrics import evaluate_generator, evaluate_predictions  # noqa: E402
+from pix2pix_lib.viz import credit_band  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOODLES = ROOT / "pix2pix_lib" / "assets" / "doodles"
@@ -117,6 +119,7 @@ def comparison_figure(models: dict, path: Path, *, tile: int = 128, mode: str = 
         row = [sketch_preview(p, image_size=256)] + [colorize(g, p, mode=mode) for g in models.values()]
         for j, im in enumerate(row):
             sheet.paste(im.resize((tile, tile), Image.LANCZOS), (j * (tile + gap), head + i * (tile + gap)))
+    sheet = credit_band(sheet, "Generators trained on OpenMoji line art. " + openmoji_attribution())
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.quantize(colors=128, method=Image.MEDIANCUT, dither=Image.NONE).save(path, optimize=True)
     return path

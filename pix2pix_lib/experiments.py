@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 from .atomic import atomic_path
 from .config import TrainConfig, preset
 from .imaging import tensor_to_pil
+from .viz import credit_band
 from .metrics import (
     HIGHER_IS_BETTER,
     PerceptualMetrics,
@@ -336,6 +337,8 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
     }
     _write_json(results_path, results)
     grid = ablation_grid(out_dir, results, size=grid_size)
+    if manifest.get("attribution"):
+        grid = credit_band(grid, manifest["attribution"])
     # 256 colours without dithering: a third of the bytes of full RGB, no visible change (flat emoji).
     grid.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
         results_path.with_suffix(".png"), optimize=True)

@@ -477,6 +477,7 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
     sample_a = torch.stack([s["A"] for s in sample_batch])
     sample_b = torch.stack([s["B"] for s in sample_batch])
 
+    licence = data_licence(data_root)  # goes into every generator file: weights inherit the data's terms
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     while model.epoch < config.total_epochs:
@@ -508,7 +509,7 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
         grid = make_sample_grid(sample_a, fake, sample_b)
         samples_path = save_image_atomic(grid, out_dir / "samples" / f"epoch_{model.epoch:03d}.png")
         is_best = val["l1"] < model.best_val_l1
-        meta = {"epoch": model.epoch, "step": model.step, "val": val}
+        meta = {"epoch": model.epoch, "step": model.step, "val": val, **licence}
         if is_best:
             model.best_val_l1 = val["l1"]
             save_generator(out_dir / BEST_GENERATOR, generator, config.to_dict(), extra=meta)
@@ -527,6 +528,21 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
               + f"  | val L1 {val['l1']:.4f} PSNR {val['psnr']:.2f} SSIM {val['ssim']:.3f}"
               + f"  | {images / seconds:.1f} img/s" + ("  *best*" if is_best else ""))
     return model.history
+
+
+def data_licence(data_root: str | Path) -> dict:
+    """{"data_licence": {...}} from the dataset's manifest.json (or ATTRIBUTION.txt), else {}.
+
+    Weights trained on CC BY-SA data are shared under the same terms: the file says so itself.
+    """
+    from .data.openmoji import read_manifest
+
+    manifest = read_manifest(data_root) or {}
+    licence = {k: manifest[k] for k in ("attribution", "license", "license_url", "changes") if k in manifest}
+    attribution = Path(data_root) / "ATTRIBUTION.txt"
+    if not licence and attribution.is_file():
+        licence = {"attribution": attribution.read_text(encoding="utf-8").strip()}
+    return {"data_licence": licence} if licence else {}
 
 
 def write_log(path: Path, history: list[dict]) -> None:

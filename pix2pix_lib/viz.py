@@ -93,6 +93,25 @@ def credit(fig, text: str):
     return fig
 
 
+def credit_band(image: Image.Image, text: str, *, line_height: int = 14) -> Image.Image:
+    """A copy of `image` with `text` in a white band under it, wrapped to the image's width."""
+    image = image.convert("RGB")
+    text = text.replace("\u2013", "-").replace("\u2014", "-")  # PIL's built-in font has no dashes
+    measure = ImageDraw.Draw(image)
+    lines: list[str] = []
+    for word in text.split():
+        if lines and measure.textlength(f"{lines[-1]} {word}") <= image.width - 8:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    out = Image.new("RGB", (image.width, image.height + line_height * len(lines) + 4), "white")
+    out.paste(image, (0, 0))
+    draw = ImageDraw.Draw(out)
+    for i, line in enumerate(lines):
+        draw.text((4, image.height + 2 + i * line_height), line, fill=(90, 90, 90))
+    return out
+
+
 def draw_box(image, box: tuple[int, int, int, int], *, color="red", width: int = 2) -> Image.Image:
     """A copy of `image` (as RGB PIL) with the outline of `box` = (left, top, right, bottom) drawn.
 

@@ -23,6 +23,16 @@ def test_edges_dataset_keeps_targets_and_split_and_replaces_sketches(tiny_pairs,
     assert not list(tmp_path.glob(".edges*"))  # no temporary folder left behind
 
 
+def test_edges_dataset_carries_the_sources_attribution_and_licence(tiny_pairs, tmp_path):
+    (tiny_pairs / "ATTRIBUTION.txt").write_text("Pictures by Someone. License: CC BY-SA 4.0\n")
+    (tiny_pairs / "LICENSE.txt").write_text("the licence text\n")
+    out = derive_edge_pairs(tiny_pairs, tmp_path / "edges", progress=False)
+    attribution = (out / "ATTRIBUTION.txt").read_text().splitlines()
+    assert attribution[0] == "Pictures by Someone. License: CC BY-SA 4.0"
+    assert "replaced by canny edges of its target (B)" in attribution[-1]
+    assert (out / "LICENSE.txt").read_text() == "the licence text\n"
+
+
 def test_unknown_edge_style_is_named():
     with pytest.raises(ValueError, match="unknown edge style 'pencil'"):
         edges_for(np.zeros((8, 8, 3), np.uint8), "pencil")

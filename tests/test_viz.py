@@ -167,3 +167,16 @@ def test_pil_to_tensor_composites_transparency_on_white_and_scales_16_bit():
     assert x.shape == (3, 4, 4) and x[:, 1, 1].tolist() == [-1, -1, -1] and x[:, 0, 0].tolist() == [1, 1, 1]
     deep = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.uint16))  # 16-bit gray
     assert pil_to_tensor(deep)[0, 0].tolist() == pytest.approx([-1, 0, 1], abs=0.01)
+
+
+def test_credit_band_wraps_the_text_under_the_image():
+    from PIL import Image
+
+    from pix2pix_lib.viz import credit_band
+
+    image = Image.new("RGB", (120, 50), "red")
+    out = credit_band(image, "All emojis designed by OpenMoji – the open-source emoji and icon project")
+    assert out.width == 120 and out.height > 50 + 2 * 14  # several lines at this width
+    assert out.crop((0, 0, 120, 50)).getcolors() == [(120 * 50, (255, 0, 0))]  # the image is untouched
+    band = out.crop((0, 50, 120, out.height)).convert("L")
+    assert band.getextrema()[0] < 128  # there is dark text in the band

@@ -7,6 +7,7 @@ the sketches differ) lets notebook 04 show that failure next to the fix on equal
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -31,4 +32,17 @@ def derive_edge_pairs(src_root: str | Path, out_root: str | Path, *, style: str 
                 _, b = split_pair_array(load_rgb(path), path=path)
                 a = edges_for(b, style, rgb=True)
                 save_image_atomic(make_pair_image(a, b), tmp / split / f"{path.stem}.png")
+        _carry_licence(src_root, tmp, style)
     return out_root
+
+
+def _carry_licence(src_root: Path, folder: Path, style: str) -> None:
+    """The source's ATTRIBUTION.txt (plus this change) and LICENSE.txt: B is still the source's work."""
+    attribution = src_root / "ATTRIBUTION.txt"
+    if attribution.is_file():
+        text = attribution.read_text(encoding="utf-8").rstrip("\n")
+        (folder / "ATTRIBUTION.txt").write_text(
+            f"{text}\nFurther change: each sketch (A) replaced by {style} edges of its target (B) "
+            "(pix2pix_lib.data.edge_pairs).\n", encoding="utf-8")
+    if (src_root / "LICENSE.txt").is_file():
+        shutil.copyfile(src_root / "LICENSE.txt", folder / "LICENSE.txt")
