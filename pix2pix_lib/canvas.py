@@ -33,7 +33,7 @@ import traitlets
 from PIL import Image
 
 from .generate import DEFAULT_MODE, colorize, load_gray
-from .imaging import save_image_atomic
+from .imaging import pil_to_rgb_array, save_image_atomic
 
 
 def _bytes_from_json(value, widget) -> bytes:
@@ -58,10 +58,7 @@ def image_from_png(data: bytes) -> Image.Image | None:
         return None
     with Image.open(io.BytesIO(bytes(data))) as im:
         im.load()
-        if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
-            rgba = im.convert("RGBA")
-            return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
-        return im.convert("RGB")
+        return Image.fromarray(pil_to_rgb_array(im))
 
 
 class DoodleCanvas(anywidget.AnyWidget):

@@ -26,7 +26,8 @@ from torch import nn
 
 from .atomic import atomic_path
 from .data.sketch_augment import LINE_WIDTH_AT_256, estimate_stroke_width, normalize_stroke_width
-from .imaging import normalize_to_neg_one_to_one, save_image_atomic, tensor_to_pil, unnormalize_to_zero_to_one
+from .imaging import (normalize_to_neg_one_to_one, pil_to_rgb_array, save_image_atomic, tensor_to_pil,
+                      unnormalize_to_zero_to_one)
 from .models import build_generator
 
 # The shipped generator (issue #5), trained on augmented OpenMoji line art at 256 px.
@@ -63,11 +64,8 @@ def load_gray(sketch) -> np.ndarray:
         except OSError as err:
             raise ValueError(f"{path}: not a readable image ({err})") from None
     if isinstance(sketch, Image.Image):
-        if sketch.mode in ("RGBA", "LA", "PA") or "transparency" in sketch.info:
-            rgba = sketch.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            sketch = Image.alpha_composite(white, rgba)
-        return np.asarray(sketch.convert("L"), dtype=np.float32) / 255.0
+        rgb = Image.fromarray(pil_to_rgb_array(sketch))  # transparency on white, 16-bit scaled
+        return np.asarray(rgb.convert("L"), dtype=np.float32) / 255.0
     if isinstance(sketch, torch.Tensor):
         t = sketch.detach().float().cpu()
         if t.ndim == 4 and t.shape[0] == 1:
