@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from pix2pix_lib.data.paired import (PairedImageDataset, list_pair_files, load_rgb,  # noqa: E402
                                      make_pair_image, split_pair_array)
-from pix2pix_lib.data.paths import atomic_output_dir  # noqa: E402
+from pix2pix_lib.files import atomic_output_dir  # noqa: E402
 from pix2pix_lib.data.sketch_augment import (VARIANT_KINDS, normalize_stroke_width,  # noqa: E402
                                              write_robustness_sets)
 from pix2pix_lib.generate import (colorize, generation_mode, load_generator, sketch_preview,  # noqa: E402

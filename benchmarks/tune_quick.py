@@ -72,7 +72,7 @@ def main() -> None:
         config = config.replace(**schedule_for_budget(budget, config.batch_size, len(train_set)))
         baseline = evaluate_predictions(lambda a: a, torch.utils.data.DataLoader(val_set, batch_size=32))
         start = time.perf_counter()
-        history = fit(config, args.data, out / name, resume=True, progress=False, datasets=(train_set, val_set))
+        history = fit(config, args.data, out / name, resume="auto", progress=False, datasets=(train_set, val_set))
         best = min(history, key=lambda row: row["val_l1"])
         results[name] = {"overrides": overrides, "budget_images": budget, "cpu_images_per_s": rate,
                          "schedule": schedule_for_budget(budget, config.batch_size, len(train_set)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -52,6 +53,8 @@ class TrainConfig:
     notes: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        self._check_types()
+        self._check_ranges()
         if self.direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {self.direction!r}")
         if self.precision not in ("fp32", "bf16", "fp16", "auto"):
@@ -66,6 +69,47 @@ class TrainConfig:
                              f"got {self.image_size}: choose a smaller patch_size or larger images")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    def _check_types(self) -> None:
+        # From a checkpoint or a JSON file a field can arrive as anything: name it, not a TypeError later.
+        kinds = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict": (dict,)}
+        for f in dataclasses.fields(self):
+            value, annotation = getattr(self, f.name), str(f.type)
+            if value is None and annotation.endswith("| None"):
+                continue
+            allowed = kinds[annotation.split(" |")[0]]
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                raise ValueError(f"{f.name} must be {annotation.replace(' | None', ' or None')}, "
+                                 f"got {value!r} ({type(value).__name__})")
+
+    def _check_ranges(self) -> None:
+        """Every number in a range where training means something; a bad one is named in one line."""
+        def need(ok: bool, name: str, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+
+        for name in ("lr_g", "lr_d", "lambda_l1", "beta1"):
+            need(math.isfinite(getattr(self, name)), name, "a finite number")
+        need(0 < self.lr_g <= 1, "lr_g", "in (0, 1]")
+        need(0 < self.lr_d <= 1, "lr_d", "in (0, 1]")
+        need(self.lambda_l1 >= 0, "lambda_l1", ">= 0")
+        need(0 <= self.beta1 < 1, "beta1", "in [0, 1)")
+        for name in ("ngf", "ndf"):
+            need(1 <= getattr(self, name) <= 1024, name, "between 1 and 1024")
+        need(self.epochs >= 0, "epochs", ">= 0")
+        need(self.epochs_decay >= 0, "epochs_decay", ">= 0")
+        need(self.epochs + self.epochs_decay >= 1, "epochs", "at least 1 together with epochs_decay (nothing to train)")
+        for name in ("max_steps_per_epoch", "max_val_batches"):
+            need(getattr(self, name) is None or getattr(self, name) >= 1, name, ">= 1 (or unset)")
+        need(self.load_size is None or self.image_size <= self.load_size <= 4 * self.image_size,
+             "load_size", f"between image_size and 4 x image_size ({self.image_size}..{4 * self.image_size})")
+        need(0 <= self.num_workers <= 256, "num_workers", "between 0 and 256")
+        need(1 <= self.n_samples <= 64, "n_samples", "between 1 and 64")
+        need(0 <= self.seed < 2**63, "seed", "between 0 and 2**63 - 1")
+        for name, choices in (("norm", ("batch", "instance")), ("gan_mode", ("vanilla", "lsgan")),
+                              ("augment", ("none", "doodle"))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}: choose {' or '.join(map(repr, choices))}")
 
     @property
     def total_epochs(self) -> int:

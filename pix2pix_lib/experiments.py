@@ -35,7 +35,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from .atomic import atomic_path
+from .files import RefusedError, atomic_path, is_ours, mark_ours
 from .config import TrainConfig, preset
 from .imaging import tensor_to_pil
 from .viz import credit_band
@@ -273,8 +273,12 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         marker = run_dir / "run_key.txt"
         started = marker.read_text().strip() if marker.is_file() else None
         if run_dir.exists() and (recompute or cached is not None or started != identity):
+            if not (is_ours(run_dir) or marker.is_file()):  # a folder of the user's, named like a variant
+                raise RefusedError(f"{run_dir}: --out holds a folder named like the run {run['run']!r} that the "
+                                   "experiments did not make; it is left as it is. Choose another --out")
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
+        mark_ours(run_dir, "experiment run")
         marker.write_text(identity + "\n")
         if progress:
             print(f"[{run['run']}] training {', '.join(run['variants'])}: {config.total_epochs} epochs x "
@@ -282,7 +286,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         from .train import fit
 
         start = time.perf_counter()
-        history = fit(config, data_root, run_dir, resume=True, progress=progress, datasets=(train_set, val_set))
+        history = fit(config, data_root, run_dir, resume="auto", progress=progress, datasets=(train_set, val_set))
         trained = time.perf_counter() - start
         generator, _ = load_generator(run_dir / LAST_GENERATOR, device=device)
         metrics = evaluate_generator(generator, eval_loader, device=device, perceptual=scorer())

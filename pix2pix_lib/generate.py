@@ -16,6 +16,7 @@ and read by `load_generator`: the config travels with the weights so the net can
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 
 import cv2
@@ -24,11 +25,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .atomic import atomic_path
+from .files import RefusedError, atomic_path
 from .data.sketch_augment import LINE_WIDTH_AT_256, estimate_stroke_width, normalize_stroke_width
-from .imaging import (normalize_to_neg_one_to_one, pil_to_rgb_array, save_image_atomic, tensor_to_pil,
-                      unnormalize_to_zero_to_one)
+from .imaging import (check_image_size, normalize_to_neg_one_to_one, open_image, pil_to_rgb_array,
+                      save_image_atomic, tensor_to_pil, unnormalize_to_zero_to_one, upright)
 from .models import build_generator
+from .weights import check_finite, load_plain, load_state_exactly
 
 # The shipped generator (issue #5), trained on augmented OpenMoji line art at 256 px.
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "openmoji_doodle_256.pt"
@@ -52,19 +54,14 @@ def load_gray(sketch) -> np.ndarray:
     """Any sketch (path, PIL image, numpy array, torch tensor) -> float32 (H, W) in [0, 1], 1 = white.
 
     Transparent pixels are composited on white first: a PNG drawn on a transparent background
-    has black strokes *and* black (fully transparent) background pixels.
+    has black strokes *and* black (fully transparent) background pixels. Files and PIL images
+    are turned upright by their EXIF orientation; images over `MAX_IMAGE_PIXELS` are refused.
     """
     if isinstance(sketch, (str, Path)):
-        path = Path(sketch)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such sketch file")
-        try:
-            with Image.open(path) as im:
-                sketch = im.copy()
-        except OSError as err:
-            raise ValueError(f"{path}: not a readable image ({err})") from None
+        sketch = open_image(sketch)  # upright, bounded size; errors name the file
     if isinstance(sketch, Image.Image):
-        rgb = Image.fromarray(pil_to_rgb_array(sketch))  # transparency on white, 16-bit scaled
+        check_image_size(sketch.size)
+        rgb = Image.fromarray(pil_to_rgb_array(upright(sketch)))  # transparency on white, 16-bit scaled
         return np.asarray(rgb.convert("L"), dtype=np.float32) / 255.0
     if isinstance(sketch, torch.Tensor):
         t = sketch.detach().float().cpu()
@@ -79,6 +76,8 @@ def load_gray(sketch) -> np.ndarray:
         sketch = t.numpy()
     if not isinstance(sketch, np.ndarray):
         raise ValueError(f"cannot read a sketch from a {type(sketch).__name__}")
+    if sketch.ndim >= 2:
+        check_image_size((sketch.shape[1], sketch.shape[0]), "the sketch array")
     a = sketch.astype(np.float32)
     if sketch.dtype == np.uint8 or a.max() > 1.0:
         a = a / 255.0
@@ -94,23 +93,72 @@ def load_gray(sketch) -> np.ndarray:
     return np.clip(a, 0.0, 1.0)
 
 
-def ink_from_gray(gray: np.ndarray) -> np.ndarray:
-    """Grayscale (1 = white) -> ink (1 = stroke), whatever the drawing's polarity.
+POLARITIES = ("dark ink on light", "light ink on dark")
 
-    The background is the colour of the image border (a doodle rarely touches every edge); when
-    the border is mixed, the majority colour of the whole image decides.
+
+def ink_from_gray(gray: np.ndarray) -> tuple[np.ndarray, str]:
+    """Grayscale (1 = white) -> (ink (1 = stroke), the polarity assumed), for drawings and photos of them.
+
+    Strokes are thin; paper, a board, a table are not. On a copy at most 256 px wide, the pixels are
+    split into dark and light (Otsu), and each side's *thick* part is what survives an opening with
+    a disc a tenth of the image wide. Thick light and no thick dark: paper, so dark ink; the other
+    way round: a board, so light ink; both (paper on a dark table) or neither: the side with more
+    thin pixels is the ink. A frame along the border or a dark table cannot outvote the strokes, as
+    they did when the border's colour decided.
+
+    A clean drawing (an even background all along the border) keeps its ink exactly: 1 - gray (or
+    gray). A photo of one (a table around the paper, a shadow across it) is divided by the
+    background's brightness first, so the table and the shadow become paper, not ink.
     """
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = np.median(border)
-    if 0.35 < background < 0.65:  # border half dark, half light: use the majority instead
-        background = np.median(gray)
-    return 1.0 - gray if background >= 0.5 else gray.copy()
+    h, w = gray.shape
+    scale = min(1.0, 256 / max(h, w))  # the background is smooth: look at a small copy
+    small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    k = max(5, round(max(small.shape) / 10)) | 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    u8 = np.clip(small * 255 + 0.5, 0, 255).astype(np.uint8)
+    _, light = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark = 1 - light
+    thick_light, thick_dark = (cv2.morphologyEx(m, cv2.MORPH_OPEN, disc) for m in (light, dark))
+    share = float(small.size)
+    has_paper, has_board = thick_light.sum() / share > 0.02, thick_dark.sum() / share > 0.02
+    if has_paper != has_board:
+        dark_ink = has_paper
+    else:
+        thin_dark, thin_light = int((dark - thick_dark).sum()), int((light - thick_light).sum())
+        if thin_dark != thin_light:
+            dark_ink = thin_dark > thin_light
+        else:  # a blank or uniform image: the border's colour decides
+            dark_ink = np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])) >= 0.5
+    polarity = POLARITIES[0] if dark_ink else POLARITIES[1]
+    lit = gray if dark_ink else 1.0 - gray                     # from here on: dark strokes on light
+    lit_small = small if dark_ink else 1.0 - small
+    background = cv2.morphologyEx(lit_small, cv2.MORPH_CLOSE, disc)  # the strokes closed over: paper
+    band = max(1, round(0.05 * max(small.shape)))
+    rim = np.concatenate([background[:band].ravel(), background[-band:].ravel(),
+                          background[:, :band].ravel(), background[:, -band:].ravel()])
+    if np.mean(rim > 0.8) >= 0.95:  # clean: even, bright background all round
+        return (1.0 - lit).astype(np.float32), polarity
+    background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
+    ink = np.clip(1.25 * (1.0 - (lit + 0.02) / (background + 0.02)), 0.0, 1.0)  # shadows -> paper
+    # Thick regions of the ink's colour (a table around the paper) are surroundings, not strokes.
+    surroundings = cv2.dilate(thick_dark if dark_ink else thick_light, np.ones((3, 3), np.uint8))
+    ink[cv2.resize(surroundings, (w, h), interpolation=cv2.INTER_NEAREST) > 0] = 0.0
+    return ink.astype(np.float32), polarity
 
 
-# ----------------------------------------------------------------------------- preprocessing
 def target_stroke_width(image_size: int) -> float:
     """Training stroke width at `image_size` px (the line art's width scales with the image)."""
     return STROKE_WIDTH_AT_256 * image_size / 256
+
+
+def check_stroke_width(width, image_size: int) -> float:
+    """A target stroke width as a float, or ValueError: finite, from 1 px to an eighth of the image."""
+    width = float(width)
+    if not (math.isfinite(width) and 1.0 <= width <= image_size / 8):
+        raise ValueError(f"stroke width must be between 1 and {image_size / 8:g} px at {image_size} px "
+                         f"(the training line art's is {target_stroke_width(image_size):.1f}), got {width:g}")
+    return width
 
 
 def preprocess_steps(sketch, *, image_size: int = 256, stroke_width: float | None = None,
@@ -121,9 +169,9 @@ def preprocess_steps(sketch, *, image_size: int = 256, stroke_width: float | Non
     padded), "resized" (at image_size), "normalized" (stroke width fixed; 1 = white again),
     "stroke_width_before" and (when `measure`) "stroke_width_after" (px at image_size).
     """
-    target = target_stroke_width(image_size) if stroke_width is None else float(stroke_width)
+    target = target_stroke_width(image_size) if stroke_width is None else check_stroke_width(stroke_width, image_size)
     gray = load_gray(sketch)                                   # (H, W), 1 = white
-    ink = ink_from_gray(gray)                                  # (H, W), 1 = stroke
+    ink, polarity = ink_from_gray(gray)                        # (H, W), 1 = stroke
     # Faint pixels (antialiasing, paper texture, JPEG noise) are not part of the drawing.
     mask = ink > 0.5
     if mask.sum() < max(4, MIN_INK_FRACTION * mask.size):
@@ -132,6 +180,11 @@ def preprocess_steps(sketch, *, image_size: int = 256, stroke_width: float | Non
     rows, cols = np.nonzero(mask)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     crop = ink[top:bottom, left:right]                         # (h, w)
+    if max(crop.shape) > 4 * image_size:
+        # Shrink before padding: a 30000x10 line would otherwise become a 39000^2 square (6 GB).
+        f = 4 * image_size / max(crop.shape)
+        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))),
+                          interpolation=cv2.INTER_AREA)
     side = int(np.ceil(max(crop.shape) / DRAWING_FILL))
     square = np.zeros((side, side), np.float32)
     y0, x0 = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
@@ -148,7 +201,7 @@ def preprocess_steps(sketch, *, image_size: int = 256, stroke_width: float | Non
     fixed = normalize_stroke_width(big_mask, 2 * target).astype(np.float32)
     normalized = 1.0 - cv2.resize(fixed, (image_size, image_size), interpolation=cv2.INTER_AREA)
     steps = {"gray": gray, "ink": ink, "square": 1.0 - square, "resized": 1.0 - resized,
-             "normalized": normalized, "stroke_width_before": width_before}
+             "normalized": normalized, "stroke_width_before": width_before, "polarity": polarity}
     if measure:
         steps["stroke_width_after"] = estimate_stroke_width(fixed > 0.5) / 2
     return steps
@@ -166,9 +219,13 @@ def preprocess_sketch(sketch, *, image_size: int = 256, stroke_width: float | No
 
     Raises ValueError("the drawing is empty: ...") for a blank or near-blank drawing.
     """
-    gray = preprocess_steps(sketch, image_size=image_size, stroke_width=stroke_width,
-                            measure=False)["normalized"]
-    x = torch.from_numpy(np.ascontiguousarray(gray)).float()          # (S, S) in [0, 1]
+    return input_from_steps(preprocess_steps(sketch, image_size=image_size, stroke_width=stroke_width,
+                                             measure=False))
+
+
+def input_from_steps(steps: dict) -> torch.Tensor:
+    """The generator's input (1, 3, S, S) in [-1, 1] from `preprocess_steps`' "normalized" picture."""
+    x = torch.from_numpy(np.ascontiguousarray(steps["normalized"])).float()  # (S, S) in [0, 1]
     return normalize_to_neg_one_to_one(x).expand(1, 3, -1, -1).contiguous()  # (1, 3, S, S)
 
 
@@ -202,37 +259,33 @@ def save_generator(path, generator: nn.Module, config_dict: dict, *, half: bool 
 def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Read a generator weights file (or a full training checkpoint) -> (generator in eval mode, meta).
 
-    meta holds "config" (the generator settings), "extra" and "path".
+    meta holds "config" (the generator settings), "extra" and "path". Refused with one line naming
+    the file: pickled objects (never unpickled), NaN or infinite weights, weights that do not fit
+    the network their settings describe (the missing, unexpected and mis-shaped keys are listed).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such weights file")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, a pickle of other objects, not a torch file at all
-        raise ValueError(f"{path}: not a readable generator weights file "
-                         f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})") from None
+    data = load_plain(path, "generator weights file")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict with 'state_dict' and 'config', got {type(data).__name__}")
     if data.get("format") == WEIGHTS_FORMAT:
         state, config, extra = data.get("state_dict"), data.get("config", {}), data.get("extra", {})
     elif "generator" in data and "config" in data:  # a full training checkpoint from train.py
         state, config = data["generator"], data["config"]
-        extra = {k: data[k] for k in ("epoch", "step", "best_val_l1") if k in data}
-        if data.get("history"):  # the last epoch's validation metrics, as save_generator's "val"
+        extra = {k: data[k] for k in ("epoch", "step", "best_val_l1", "data_licence") if k in data}
+        if isinstance(data.get("history"), list) and data["history"]:  # last epoch's metrics, as "val"
             extra["val"] = {k[4:]: v for k, v in data["history"][-1].items() if k.startswith("val_")}
     else:
         raise ValueError(f"{path}: not a generator weights file (format {data.get('format')!r}, "
                          f"keys {sorted(map(str, data))[:8]})")
-    if not isinstance(state, dict) or not isinstance(config, dict):
+    if not isinstance(state, dict) or not isinstance(config, dict) or not isinstance(extra, dict):
         raise ValueError(f"{path}: the file has no generator state dict and config")
+    check_finite(state, path)
     settings = {k: config[k] for k in GENERATOR_KEYS if k in config}
     try:
         generator = build_generator(**settings)
-        generator.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    except (RuntimeError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: the weights do not fit the generator its config describes "
-                         f"({str(err).splitlines()[0][:200]})") from None
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: its generator settings {settings} do not describe a network ({err})") from None
+    load_state_exactly(generator, state, path, "generator")
     if str(device) == "auto":
         from .train import select_device
         device = select_device("auto")
@@ -304,6 +357,13 @@ def colorize(generator: nn.Module, sketch, *, mode: str = DEFAULT_MODE, seed: in
     """
     size = image_size or input_size_of(generator)
     x = preprocess_sketch(sketch, image_size=size, stroke_width=stroke_width)  # (1, 3, S, S)
+    return translate(generator, x, mode=mode, seed=seed, precision=precision)
+
+
+@torch.no_grad()
+def translate(generator: nn.Module, x: torch.Tensor, *, mode: str = DEFAULT_MODE, seed: int | None = None,
+              precision: str = "fp32") -> Image.Image:
+    """Run G on a preprocessed input x (1, 3, S, S) in [-1, 1] -> RGB PIL image (`colorize`'s arguments)."""
     device = next(generator.parameters()).device
     x = x.to(device)
     with contextlib.ExitStack() as stack:
@@ -347,38 +407,100 @@ def _resolve_weights(path: str | None) -> Path:
     return SHIPPED_WEIGHTS
 
 
-def _generate_one(generator, src: Path, dst: Path, args) -> None:
-    result = colorize(generator, src, mode=args.mode, seed=args.seed, stroke_width=args.stroke_width)
+# Pictures `generate` writes carry this text (a PNG text chunk, a JPEG comment): a later run may
+# replace a file that has it, and refuses (without --force) to replace any other file.
+RESULT_TAG = "made by pix2pix_lib generate"
+
+
+def made_by_generate(path: Path) -> bool:
+    """True when `path` is a picture an earlier `generate` wrote (it carries RESULT_TAG)."""
+    try:
+        with Image.open(path) as im:
+            tag = im.info.get("Software") or im.info.get("comment") or b""
+    except (OSError, ValueError, SyntaxError):
+        return False
+    return (tag.decode(errors="replace") if isinstance(tag, bytes) else str(tag)) == RESULT_TAG
+
+
+def _save_result(image: Image.Image, dst: Path) -> None:
+    tagged = {".png": {"pnginfo": _png_tag()}, ".jpg": {"comment": RESULT_TAG}, ".jpeg": {"comment": RESULT_TAG}}
+    save_image_atomic(image, dst, **tagged.get(dst.suffix.lower(), {}))
+
+
+def _png_tag():
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", RESULT_TAG)
+    return info
+
+
+def _generate_one(generator, src: Path, dst: Path, args) -> str:
+    steps = preprocess_steps(src, image_size=input_size_of(generator), stroke_width=args.stroke_width, measure=False)
+    x = input_from_steps(steps)  # (1, 3, S, S)
+    result = translate(generator, x, mode=args.mode, seed=args.seed)
     if args.side_by_side:
-        result = side_by_side(sketch_preview(src, image_size=result.width), result)
-    save_image_atomic(result, dst)
+        result = side_by_side(tensor_to_pil(x), result)
+    _save_result(result, dst)
+    return steps["polarity"]
+
+
+def _refuse_overwrite(dst: Path, force: bool) -> None:
+    if dst.is_dir():
+        raise RefusedError(f"{dst}: -o names a folder; give a file name (or pass a folder of sketches)")
+    if dst.exists() and not force and not made_by_generate(dst):
+        raise RefusedError(f"{dst}: exists and was not written by generate; it is left as it is "
+                           "(choose another -o, or pass --force to replace it)")
+
+
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """Output file name per sketch: `<stem>.png`, or `<stem>_<ext>.png` where stems collide (a.jpg, a.png)."""
+    stems: dict[str, int] = {}
+    for path in files:
+        stems[path.stem.lower()] = stems.get(path.stem.lower(), 0) + 1
+    return {path: (f"{path.stem}.png" if stems[path.stem.lower()] == 1 else
+                   f"{path.stem}_{path.suffix[1:].lower()}.png") for path in files}
 
 
 def run_generate(args) -> int:
-    generator, meta = load_generator(_resolve_weights(args.weights), device=args.device)
     src = Path(args.sketch)
+    out = Path(args.output)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such sketch file or folder")
+    if args.stroke_width is not None:
+        check_stroke_width(args.stroke_width, 256)  # the range again once the generator's size is known
+    if out.exists() and out.resolve() == src.resolve():
+        raise RefusedError(f"{out}: -o is the input itself; writing there would replace "
+                           f"{'the sketches' if src.is_dir() else 'the drawing'} with the colouring. Choose another -o")
     if src.is_dir():
-        files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        # Every entry named like an image counts, so a broken link or a folder named x.png is reported.
+        files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
         if not files:
             raise FileNotFoundError(f"{src}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-        outdir = Path(args.output)
-        if outdir.suffix.lower() in IMAGE_SUFFIXES:
-            raise ValueError(f"{outdir}: with a folder of sketches, -o must be a folder")
-        failed = 0
+        if out.suffix.lower() in IMAGE_SUFFIXES or (out.exists() and not out.is_dir()):
+            raise ValueError(f"{out}: with a folder of sketches, -o must be a folder")
+        names = output_names(files)
         for path in files:
-            try:
-                _generate_one(generator, path, outdir / f"{path.stem}.png", args)
-                print(f"{path} -> {outdir / (path.stem + '.png')}")
-            except ValueError as err:  # one bad sketch must not stop the others
-                print(f"skipped {path}: {err}")
-                failed += 1
-        print(f"coloured {len(files) - failed} of {len(files)} sketches with {meta['path']}")
-        return 1 if failed else 0
-    if not src.is_file():
-        raise FileNotFoundError(f"{src}: no such sketch file or folder")
-    _generate_one(generator, src, Path(args.output), args)
-    print(f"{src} -> {args.output}")
-    return 0
+            _refuse_overwrite(out / names[path], args.force)  # before any work: nothing half done
+    else:
+        _refuse_overwrite(out, args.force)
+    generator, meta = load_generator(_resolve_weights(args.weights), device=args.device)
+    if not src.is_dir():
+        polarity = _generate_one(generator, src, out, args)
+        print(f"{src} -> {out} ({polarity})")
+        return 0
+    failed = 0
+    for path in files:
+        dst = out / names[path]
+        try:
+            polarity = _generate_one(generator, path, dst, args)
+            print(f"{path} -> {dst} ({polarity})")
+        except (ValueError, OSError) as err:  # one bad sketch must not stop the others
+            print(f"skipped {path}: {err}")
+            failed += 1
+    print(f"coloured {len(files) - failed} of {len(files)} sketches with {meta['path']}"
+          + (f"; {failed} failed (listed above)" if failed else ""))
+    return 1 if failed else 0
 
 
 def register_cli(subparsers) -> None:
@@ -395,6 +517,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--stroke-width", type=float, default=None, help="target stroke width in px")
     p.add_argument("--side-by-side", action="store_true", help="write sketch | result side by side")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps, or auto (the fastest there is)")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing output files that generate did not write (never the input)")
     p.set_defaults(func=run_generate)
     register_export_cli(subparsers)
 

@@ -6,13 +6,58 @@ through these functions, so the convention cannot drift.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import atomic_path
+from .files import atomic_path
+
+
+# The most pixels an input image may have: 8000 x 8000, more than any photo or drawing here needs.
+# Decoding is refused above it, before the memory is allocated (a 400-byte PNG can claim 10 GB).
+MAX_IMAGE_PIXELS = 64_000_000
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Read an image file: decoded, upright (its EXIF orientation applied), of bounded size.
+
+    Every module that reads a user's image goes through here. Errors are one line naming the file:
+    FileNotFoundError when there is no file, ValueError when it is not a readable image or too large.
+    """
+    path = Path(path)
+    if not path.is_file():
+        problem = ("a folder, not an image" if path.is_dir() else
+                   "a broken link" if path.is_symlink() else "no such image file")
+        raise FileNotFoundError(f"{path}: {problem}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                check_image_size(im.size, path)
+                im.load()  # decode now: a truncated file fails here, not later in a DataLoader worker
+                return upright(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ValueError(f"{path}: too many pixels to read safely ({err})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: cannot read image ({err})") from None
+
+
+def check_image_size(size: tuple[int, int], path: str | Path = "image") -> None:
+    """Raise ValueError when an image of `size` (w, h) is over MAX_IMAGE_PIXELS (checked before decoding)."""
+    w, h = size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise ValueError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than the {MAX_IMAGE_PIXELS / 1e6:.0f} "
+                         "this reads; scale it down first")
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """A copy of `im` turned the way its EXIF orientation tag says (phone photos are stored sideways)."""
+    return ImageOps.exif_transpose(im) or im.copy()
 
 
 def normalize_to_neg_one_to_one(x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +113,7 @@ def tensor_to_pil(x: torch.Tensor) -> Image.Image:
 
 
 def save_image_atomic(image: Image.Image, path: str | Path, **save_kwargs) -> Path:
-    """Save a PIL image so that it appears whole or not at all (see `atomic.atomic_path`)."""
+    """Save a PIL image so that it appears whole or not at all (see `files.atomic_path`)."""
     path = Path(path)
     fmt = save_kwargs.pop("format", None) or Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:

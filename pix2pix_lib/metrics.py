@@ -30,6 +30,7 @@ from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from .imaging import unnormalize_to_zero_to_one
+from .weights import load_plain
 
 METRICS = ("l1", "l1_changed", "psnr", "ssim", "sharpness", "colourfulness")
 PERCEPTUAL_METRICS = ("fid", "lpips")
@@ -169,9 +170,9 @@ def build_fid(weights: str | Path | None = None, *, features: nn.Module | None =
     # torch-fidelity opens the file with weights_only=False (pickled code would run); only a file
     # that loads as plain tensors here is handed to it.
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a pickle of objects, a truncated or foreign file
-        return None, f"skipped: {path} is not a plain tensor file ({type(err).__name__})"
+        state = load_plain(path, "weights file")
+    except ValueError as err:  # a pickle of objects, a truncated or foreign file
+        return None, f"skipped: {err}"
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         return None, f"skipped: {path} is not a state dict of tensors"
     metric = FrechetInceptionDistance(feature=2048, normalize=True, feature_extractor_weights_path=str(path))
@@ -192,9 +193,9 @@ def build_lpips(weights: str | Path | None = None):
     if not path.is_file():
         return None, f"skipped: weights not found at {path}"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a pickle of objects, a truncated or foreign file
-        return None, f"skipped: {path} is not a plain tensor file ({type(err).__name__})"
+        state = load_plain(path, "weights file")
+    except ValueError as err:  # a pickle of objects, a truncated or foreign file
+        return None, f"skipped: {err}"
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     if not isinstance(state, dict):
         return None, f"skipped: {path} is not a state dict of tensors"

@@ -12,8 +12,10 @@ resume exactly (RNG states included), a CSV log, a sample grid per epoch, the be
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import errno
 import math
 import os
 import random
@@ -29,7 +31,7 @@ from torch.utils.data import DataLoader
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path
+from .files import RefusedError, atomic_path, exclusive_lock, is_ours, mark_ours
 from .config import TrainConfig
 from .imaging import save_image_atomic
 from .metrics import evaluate_generator
@@ -43,6 +45,7 @@ from .models import (
     set_requires_grad,
 )
 from .viz import make_sample_grid
+from .weights import check_finite, check_state_fits, load_plain
 
 CHECKPOINT = "checkpoint.pt"           # everything needed to resume
 BEST_GENERATOR = "best_generator.pt"   # generator with the lowest validation L1
@@ -116,6 +119,7 @@ class Pix2Pix:
     best_val_l1: float = math.inf
     history: list[dict] = field(default_factory=list)  # one row per epoch, as in log.csv
     scaler: torch.amp.GradScaler | None = None
+    data: dict = field(default_factory=dict)  # what it trains on: path, fingerprint, files, licence
 
     @classmethod
     def from_config(cls, config: TrainConfig, device: torch.device | str | None = None) -> "Pix2Pix":
@@ -219,6 +223,7 @@ class Pix2Pix:
             "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "epoch": self.epoch, "step": self.step, "best_val_l1": self.best_val_l1, "history": self.history,
+            "data": self.data, "data_licence": self.data.get("licence", {}),
             "rng": {"torch": torch.get_rng_state(), "numpy": _numpy_state_to_tensors(np.random.get_state()),
                     "python": _python_state_to_list(random.getstate()),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
@@ -241,6 +246,7 @@ class Pix2Pix:
             self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.best_val_l1 = state["epoch"], state["step"], state["best_val_l1"]
         self.history = list(state["history"])
+        self.data = dict(state.get("data") or {})
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(_numpy_state_from_tensors(rng["numpy"]))
@@ -267,11 +273,52 @@ def _python_state_from_list(state: list):
 
 
 def save_checkpoint(model: Pix2Pix, path: str | Path) -> Path:
-    """Write the full training state atomically: a temporary file, then a rename."""
+    """Write the full training state atomically: a unique temporary file, then a rename."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(model.state_dict(), tmp)
+    except (OSError, RuntimeError) as err:
+        # A full disk surfaces from torch.save as "[enforce fail at inline_container.cc] unexpected pos".
+        if isinstance(err, OSError) and err.errno != errno.ENOSPC and "disk full" not in str(err):
+            raise
+        if isinstance(err, RuntimeError) and "unexpected pos" not in str(err) and "inline_container" not in str(err):
+            raise
+        raise OSError(errno.ENOSPC, f"disk full while writing {path}; the previous checkpoint is intact "
+                                    "(free some space, then --resume)") from None
     return path
+
+
+CHECKPOINT_FORMAT = "pix2pix-checkpoint/1"
+# Every field a checkpoint must have, and its type: a file that lacks one is refused by name.
+CHECKPOINT_FIELDS = {"config": dict, "generator": dict, "discriminator": dict, "opt_g": dict, "opt_d": dict,
+                     "sched_g": dict, "sched_d": dict, "epoch": int, "step": int, "best_val_l1": (int, float),
+                     "history": list, "rng": dict}
+RNG_FIELDS = {"torch": torch.Tensor, "numpy": list, "python": list, "cuda": list}
+
+
+def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
+    """A checkpoint's contents, checked: ValueError names a missing or mistyped field."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint there")
+    state = load_plain(path, "pix2pix checkpoint", mmap=mmap)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a pix2pix training checkpoint (no {CHECKPOINT_FORMAT!r} format tag)")
+    for fields, where in ((CHECKPOINT_FIELDS, state), (RNG_FIELDS, state.get("rng") or {})):
+        prefix = "rng." if fields is RNG_FIELDS else ""
+        for name, kind in fields.items():
+            if name not in where:
+                raise ValueError(f"{path}: the checkpoint has no field {prefix}{name!r}; it is damaged or "
+                                 "from another program, and cannot be resumed")
+            if not isinstance(where[name], kind) or isinstance(where[name], bool):
+                raise ValueError(f"{path}: the checkpoint's field {prefix}{name!r} is a "
+                                 f"{type(where[name]).__name__}, expected {getattr(kind, '__name__', 'a number')}")
+    try:
+        TrainConfig.from_dict(state["config"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the checkpoint's config is not valid ({err})") from None
+    return state
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str | None = None, **config_overrides) -> Pix2Pix:
@@ -280,17 +327,16 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None, 
     `config_overrides` change stored settings that may change between sessions (e.g. `epochs`
     to train longer); the schedules are rebuilt from the updated config.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint there")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or unsafe content
-        raise ValueError(f"{path}: not a readable pix2pix checkpoint ({err})") from err
-    if not isinstance(state, dict) or state.get("format") != "pix2pix-checkpoint/1":
-        raise ValueError(f"{path}: not a pix2pix training checkpoint (no 'pix2pix-checkpoint/1' format tag)")
+    state = read_checkpoint(path)
     model = Pix2Pix.from_config(TrainConfig.from_dict(state["config"]).replace(**config_overrides), device)
-    model.load_state_dict(state)
+    for name in ("generator", "discriminator"):
+        check_finite(state[name], path)
+        check_state_fits(getattr(model, name), state[name], path, name)
+    try:
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{path}: the checkpoint's optimiser, schedule or random state does not fit "
+                         f"({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
     return model
 
 
@@ -302,11 +348,7 @@ RESUME_MAY_CHANGE = ("epochs", "epochs_decay", "precision", "channels_last", "co
 
 def checkpoint_config(path: str | Path) -> TrainConfig:
     """The TrainConfig stored in a checkpoint, without building its networks."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return TrainConfig.from_dict(state["config"])
-    except Exception as err:
-        raise ValueError(f"{path}: not a readable pix2pix checkpoint ({err})") from err
+    return TrainConfig.from_dict(read_checkpoint(path, mmap=True)["config"])
 
 
 def resume_changes(stored: TrainConfig, requested: TrainConfig, path: str | Path) -> dict:
@@ -434,20 +476,49 @@ class EpochReport:
     history: list[dict] = field(default_factory=list)
 
 
-def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resume: bool = False,
+def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resume: bool | str = False,
         on_epoch_end: Callable[[EpochReport], None] | None = None, progress: bool = True,
-        datasets=None) -> list[dict]:
+        datasets=None, skip_bad: bool = False) -> list[dict]:
     """Train `config` on the pairs in `data_root`, writing everything to `out_dir`.
 
     Per epoch: a sample grid (PNG), validation L1 / PSNR / SSIM, the generator's weights, the best
-    generator by validation L1, a row in log.csv, and a full checkpoint for `resume=True`.
-    Returns the history (one dict per epoch, as in log.csv). `resume=True` continues the run in
-    `out_dir` (if there is one) with its stored settings; `config` may lengthen it or change its
-    machinery, anything else raises (`resume_changes`).
+    generator by validation L1, a row in log.csv, and a full checkpoint for resuming.
+    Returns the history (one dict per epoch, as in log.csv).
+
+    resume: False starts a new run (refused when `out_dir` holds one, or holds files of its own);
+    True continues the run in `out_dir` with its stored settings (refused when there is none);
+    "auto" continues it when there is one, else starts. A resumed run may be lengthened or change
+    its machinery (`resume_changes`), never its data (the files' fingerprint is in the checkpoint).
+    skip_bad: leave out pair files that fail the check made before the first step, instead of stopping.
+    While it runs, `out_dir` is locked: a second training into it is refused.
     """
+    out_dir = Path(out_dir)
+    rank, world = rank_and_world()
+    if resume not in (True, False, "auto"):
+        raise ValueError(f"resume must be True, False or 'auto', got {resume!r}")
+    check_run_folder(out_dir, must_exist=resume is True)
+    lock = exclusive_lock(out_dir / ".lock", what=out_dir) if rank == 0 else contextlib.nullcontext()
+    with lock:
+        return _fit(config, data_root, out_dir, resume=resume, on_epoch_end=on_epoch_end, progress=progress,
+                    datasets=datasets, skip_bad=skip_bad)
+
+
+def check_run_folder(out_dir: Path, *, must_exist: bool) -> None:
+    """Refuse a run folder that is a file, a folder of someone else's files, or (resuming) holds no run."""
+    if must_exist and not (out_dir / CHECKPOINT).is_file():
+        raise FileNotFoundError(f"{out_dir}: no {CHECKPOINT} to resume (is --out right?); drop --resume to "
+                                "start a new run there")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RefusedError(f"{out_dir}: --out names a file; a run needs a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (is_ours(out_dir) or (out_dir / CHECKPOINT).is_file()):
+        raise RefusedError(f"{out_dir}: --out is a folder of other files, not a run folder; a run writes "
+                           f"{LOG}, {BEST_GENERATOR}, samples/ ... there. Choose a new folder, e.g. {out_dir / 'run'}")
+
+
+def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end, progress, datasets,
+         skip_bad) -> list[dict]:
     from .generate import save_generator
 
-    out_dir = Path(out_dir)
     rank, world = rank_and_world()
     checkpoint_path = out_dir / CHECKPOINT
     if checkpoint_path.exists() and not resume:
@@ -461,8 +532,11 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
     else:
         seed_everything(config.seed)  # the same seed on every rank: identical initial weights
         model = Pix2Pix.from_config(config)
+    if rank == 0:
+        mark_ours(out_dir, "training run")
 
     train_set, val_set = datasets if datasets is not None else make_datasets(config, data_root)
+    model.data = check_data(model, train_set, val_set, data_root, skip_bad=skip_bad, checkpoint=checkpoint_path)
     if config.num_workers > 0 and getattr(train_set, "cache", False):
         # Decode every pair once here: each epoch's forked workers then inherit the cache
         # instead of decoding the whole dataset again.
@@ -477,7 +551,7 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
     sample_a = torch.stack([s["A"] for s in sample_batch])
     sample_b = torch.stack([s["B"] for s in sample_batch])
 
-    licence = data_licence(data_root)  # goes into every generator file: weights inherit the data's terms
+    licence = {"data_licence": model.data["licence"]} if model.data.get("licence") else {}
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     while model.epoch < config.total_epochs:
@@ -528,6 +602,27 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
               + f"  | val L1 {val['l1']:.4f} PSNR {val['psnr']:.2f} SSIM {val['ssim']:.3f}"
               + f"  | {images / seconds:.1f} img/s" + ("  *best*" if is_best else ""))
     return model.history
+
+
+def check_data(model: Pix2Pix, train_set, val_set, data_root, *, skip_bad: bool, checkpoint: Path) -> dict:
+    """Check every pair file before the first step, and that a resumed run sees the data it began with.
+
+    Returns the run's data record (path, fingerprint, file count, licence) for the checkpoint.
+    """
+    for dataset in (train_set, val_set):
+        if hasattr(dataset, "check_files"):
+            dataset.check_files(skip_bad=skip_bad)
+    record = {"path": str(Path(data_root).resolve()), **data_licence(data_root)}
+    record["licence"] = record.pop("data_licence", {})
+    if hasattr(train_set, "fingerprint") and hasattr(val_set, "fingerprint"):
+        record["fingerprint"] = f"{train_set.fingerprint()}-{val_set.fingerprint()}"
+        record["files"] = len(train_set) + len(val_set)
+    stored = model.data.get("fingerprint")
+    if stored and record.get("fingerprint") and stored != record["fingerprint"]:
+        raise ValueError(f"{checkpoint}: cannot resume on other data: the run was trained on {model.data['path']} "
+                         f"({model.data.get('files')} files), {data_root} holds {record.get('files')} other or "
+                         "changed files. Resume with the run's own data, or train into another output folder")
+    return record
 
 
 def data_licence(data_root: str | Path) -> dict:
@@ -583,7 +678,9 @@ def register_cli(subparsers) -> None:
                         "Default: quick, or with --resume the run's own settings")
     p.add_argument("--data", required=True, help="dataset folder holding train/ and val/ A|B images")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and the log")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out (refused if there is none)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out pair files that fail the check made before the first step, instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch remains)")
     for f in dataclasses.fields(TrainConfig):
         if f.name == "notes":
@@ -615,7 +712,8 @@ def run_train(args) -> int:
         torch.distributed.init_process_group(backend)
     rank = rank_and_world()[0]
     try:
-        history = fit(config, args.data, args.out, resume=args.resume, progress=not args.quiet)
+        history = fit(config, args.data, args.out, resume=args.resume, progress=not args.quiet,
+                      skip_bad=args.skip_bad)
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

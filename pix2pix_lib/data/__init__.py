@@ -27,11 +27,11 @@ from .openmoji import (
     split_by_group,
 )
 from .paired import PairedImageDataset, load_rgb, make_pair_image, split_pair_array
-from .paths import atomic_output_dir, default_data_dir
+from .paths import default_data_dir
 
 __all__ = [
     "PairedImageDataset", "load_rgb", "make_pair_image", "split_pair_array",
-    "default_data_dir", "atomic_output_dir",
+    "default_data_dir",
     "download_dataset", "download_carvana", "safe_extract", "DEFAULT_URL", "OFFICIAL_DATASETS",
     "canny_edges", "sketch_edges", "edges_for",
     "prepare_masked_photos", "masked_photo_to_pair", "find_image_mask_pairs", "load_mask",

@@ -25,7 +25,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .paths import atomic_output_dir, default_data_dir
+from ..files import atomic_output_dir
+from .paths import default_data_dir
 
 DEFAULT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets"
 OFFICIAL_DATASETS = {

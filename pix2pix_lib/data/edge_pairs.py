@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from ..imaging import save_image_atomic
 from .edges import edges_for
 from .paired import list_pair_files, load_rgb, make_pair_image, split_pair_array
-from .paths import atomic_output_dir
+from ..files import atomic_output_dir
 
 
 def derive_edge_pairs(src_root: str | Path, out_root: str | Path, *, style: str = "canny",

@@ -28,9 +28,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..imaging import open_image
 from .edges import EDGE_STYLES, edges_for
 from .paired import load_rgb, make_pair_image
-from .paths import atomic_output_dir
+from ..files import atomic_output_dir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MASK_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".bmp")
@@ -82,16 +83,11 @@ def find_image_mask_pairs(images_dir: str | Path, masks_dir: str | Path, *,
 
 def load_mask(path: str | Path) -> np.ndarray:
     """Read a mask as bool (H, W): 0/1 GIFs (Carvana), 0/255 PNGs, or an RGBA image's alpha."""
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("RGBA", "LA"):
-                array = np.asarray(im.getchannel("A"))
-            else:
-                array = np.asarray(im.convert("L"))
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{path}: cannot read mask ({err})") from err
+    im = open_image(path)
+    if im.mode in ("RGBA", "LA"):
+        array = np.asarray(im.getchannel("A"))
+    else:
+        array = np.asarray(im.convert("L"))
     threshold = 127 if array.max() > 127 else 0  # 0/255 masks and 0/1 masks alike
     return array > threshold
 

@@ -23,7 +23,6 @@ groups are byte-identical are joined into one group as well.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import io
 import json
@@ -39,7 +38,8 @@ import numpy as np
 from PIL import Image
 
 from .paired import make_pair_image
-from .paths import atomic_output_dir, default_data_dir
+from ..files import atomic_output_dir, exclusive_lock, read_json
+from .paths import default_data_dir
 
 SVG_NS = "http://www.w3.org/2000/svg"
 ET.register_namespace("", SVG_NS)
@@ -399,10 +399,7 @@ def _write_licence(folder: Path, manifest: dict, source: Path) -> None:
 
 def read_manifest(folder: str | Path) -> dict | None:
     """The dataset's manifest.json, or None when missing or unreadable."""
-    try:
-        return json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return read_json(Path(folder) / "manifest.json")
 
 
 def ensure_openmoji_dataset(out_dir: str | Path | None = None, *, size: int = 256,
@@ -417,27 +414,11 @@ def ensure_openmoji_dataset(out_dir: str | Path | None = None, *, size: int = 25
     out_dir = Path(out_dir) if out_dir is not None else default_data_dir() / "openmoji"
     # Two notebooks run side by side (pytest -n 2) may ask for the same dataset: the second waits
     # for the first build instead of building it again and swapping the folder under its reader.
-    with _build_lock(out_dir):
+    with exclusive_lock(out_dir.with_name(f".{out_dir.name}.lock"), wait=True):
         if _is_built(out_dir, _settings(size, limit, val_fraction, seed)):
             return out_dir
         return build_openmoji_dataset(out_dir, size=size, limit=limit, val_fraction=val_fraction,
                                       seed=seed, progress=progress)
-
-
-@contextlib.contextmanager
-def _build_lock(out_dir: Path):
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks here, builds just may overlap
-        yield
-        return
-    with open(out_dir.with_name(f".{out_dir.name}.lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _is_built(out_dir: Path, wanted: dict) -> bool:

@@ -15,6 +15,7 @@ shift pixels it cannot see - so both halves go through one torchvision v2 call a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -22,12 +23,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..imaging import normalize_to_neg_one_to_one, pil_to_rgb_array
+from ..imaging import check_image_size, normalize_to_neg_one_to_one, open_image, pil_to_rgb_array
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 JITTER_RATIO = 286 / 256  # the paper's load size relative to the crop size
@@ -43,21 +44,13 @@ Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Te
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Read any image file as an 8-bit RGB array (H, W, 3).
+    """Read any image file as an 8-bit RGB array (H, W, 3), upright (EXIF orientation applied).
 
     Grayscale and palette images become RGB; transparent images are composited on white (the
     background every dataset here uses); 16-bit images are scaled to 8 bits, not clipped.
-    A missing, corrupt or truncated file raises an error naming it.
+    A missing, corrupt, truncated or oversized file raises an error naming it (`open_image`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as im:
-            im.load()  # decode now: a truncated file fails here, not later in a DataLoader worker
-            return pil_to_rgb_array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{path}: cannot read image ({err})") from err
+    return pil_to_rgb_array(open_image(path))
 
 
 def split_pair_array(array: np.ndarray, *, path: str | Path = "<array>") -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +85,67 @@ def list_pair_files(folder: str | Path) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"{folder}: contains no {'/'.join(IMAGE_SUFFIXES)} images")
     return files
+
+
+def pair_file_problem(path: str | Path) -> str | None:
+    """What is wrong with one pair file, from its header and its size alone (no decoding), or None.
+
+    Catches what would otherwise stop a training run half-way: an empty or truncated file (PNG
+    without its IEND chunk, JPEG without its end marker), a file that is no image, a decompression
+    bomb, a picture that is not twice as wide as tall.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return "empty file"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                (w, h), fmt = im.size, im.format
+        check_image_size((w, h), path)
+        with open(path, "rb") as f:
+            f.seek(max(0, size - 1024))
+            tail = f.read()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        return str(err).removeprefix(f"{path}: ") or type(err).__name__
+    if (fmt == "PNG" and b"IEND" not in tail[-16:]) or (fmt == "JPEG" and b"\xff\xd9" not in tail):
+        return f"truncated {fmt} file ({size} bytes, its end is missing)"
+    if w != 2 * h:
+        return f"a pair image must be twice as wide as tall (A left, B right), got {w}x{h}"
+    return None
+
+
+def check_pair_files(files: list[Path], *, skip_bad: bool = False, where: str | Path = "") -> list[Path]:
+    """The usable files of `files`; with skip_bad=False any bad one raises ValueError listing the first few.
+
+    Run before training starts: one corrupt file among thousands must not stop a run at step 62.
+    """
+    problems = [(path, problem) for path in files if (problem := pair_file_problem(path))]
+    if not problems:
+        return files
+    listed = "; ".join(f"{path}: {problem}" for path, problem in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    if not skip_bad:
+        raise ValueError(f"{len(problems)} of {len(files)} files in {where} cannot be used: {listed}{more}. "
+                         "Fix or remove them, or pass --skip-bad to train without them")
+    warnings.warn(f"left out {len(problems)} of {len(files)} bad files in {where}: {listed}{more}", stacklevel=2)
+    bad = {path for path, _ in problems}
+    good = [path for path in files if path not in bad]
+    if not good:
+        raise ValueError(f"{where}: none of its {len(files)} files can be used: {listed}{more}")
+    return good
+
+
+def files_fingerprint(files: list[Path], root: str | Path) -> str:
+    """A hash of the files' names (relative to `root`) and sizes: which data a run trained on.
+
+    Cheap (no file is read) and unchanged when the dataset folder is moved or renamed.
+    """
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{Path(path).relative_to(root).as_posix()}\t{Path(path).stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,6 +216,16 @@ class PairedImageDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def check_files(self, *, skip_bad: bool = False) -> None:
+        """Check every file's header and size now (`check_pair_files`); skip_bad leaves bad ones out."""
+        self.files = check_pair_files(self.files, skip_bad=skip_bad, where=self.root / self.split)
+        self._cache.clear()
+        self._cache_bytes = 0
+
+    def fingerprint(self) -> str:
+        """Which files this split reads (`files_fingerprint`)."""
+        return files_fingerprint(self.files, self.root)
 
     def __repr__(self) -> str:
         return (f"PairedImageDataset({str(self.root)!r}, split={self.split!r}, n={len(self)}, "

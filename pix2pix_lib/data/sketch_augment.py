@@ -302,7 +302,7 @@ def write_robustness_sets(val_dir: str | Path, out_root: str | Path, *, seed: in
     when every pair is written (an interrupted run leaves none, and replaces no earlier set).
     """
     from .paired import list_pair_files, load_rgb, make_pair_image, split_pair_array
-    from .paths import atomic_output_dir
+    from ..files import atomic_output_dir
 
     files = list_pair_files(val_dir)[:limit]
     roots = {kind: Path(out_root) / kind for kind in kinds}
