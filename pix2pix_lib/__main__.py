@@ -42,8 +42,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (OSError, ValueError, RuntimeError) as err:  # OSError: a missing file, an existing run, ...
         # Bad input is reported in one line that names the file and the problem, no traceback.
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
+
+
+def one_line(err: BaseException) -> str:
+    """The error's own message on one line, also when a DataLoader worker wrapped it in a traceback."""
+    text = str(err)
+    if "Original Traceback" in text:  # "Caught ValueError in DataLoader worker process 0. Original ..."
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = last.split(": ", 1)[1] if last.split(": ", 1)[0].isidentifier() else last
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import traitlets
 from PIL import Image
 
 from .generate import DEFAULT_MODE, colorize, load_gray
-from .imaging import pil_to_rgb_array, save_image_atomic
+from .imaging import check_image_size, pil_to_rgb_array, save_image_atomic
 
 
 def _bytes_from_json(value, widget) -> bytes:
@@ -57,8 +57,12 @@ def image_from_png(data: bytes) -> Image.Image | None:
     if not data:
         return None
     with Image.open(io.BytesIO(bytes(data))) as im:
+        check_image_size(im.size, "the canvas image")  # before decoding: the bytes come from a browser
         im.load()
         return Image.fromarray(pil_to_rgb_array(im))
+
+
+MIN_SIZE, MAX_SIZE = 16, 2048  # canvas side in px
 
 
 class DoodleCanvas(anywidget.AnyWidget):
@@ -96,8 +100,6 @@ class DoodleCanvas(anywidget.AnyWidget):
     def __init__(self, generator=None, *, on_generate: Callable | None = None, size: int = 256,
                  mode: str = DEFAULT_MODE, seed: int | None = None, pen_width: int = 4,
                  live: bool = False, **kwargs):
-        if size < 16:
-            raise ValueError(f"size must be at least 16 px, got {size}")
         super().__init__(size=size, pen_width=pen_width, live=live, **kwargs)
         self.generator = generator
         self.on_generate = on_generate
@@ -105,6 +107,14 @@ class DoodleCanvas(anywidget.AnyWidget):
         self.seed = seed
         self.last_error: str | None = None  # the traceback of the last failure (status shows one line)
         self.status = "draw, then press Generate" if generator is not None else "draw something"
+
+    @traitlets.validate("size")
+    def _check_size(self, proposal) -> int:
+        # Checked on every assignment, not only in __init__: a huge canvas exhausts the browser and the kernel.
+        size = proposal["value"]
+        if not MIN_SIZE <= size <= MAX_SIZE:
+            raise traitlets.TraitError(f"size must be between {MIN_SIZE} and {MAX_SIZE} px, got {size}")
+        return size
 
     # ---- what the front end sends
     @traitlets.observe("generate_requests")

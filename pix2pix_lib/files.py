@@ -43,13 +43,22 @@ class FolderBusyError(RuntimeError):
     """Another process is writing the same folder right now."""
 
 
+class DiskFullError(OSError):
+    """The disk filled up while `path` was being written; the file that was there before is intact."""
+
+    def __init__(self, path: Path, what: str = "file", then: str = "run again"):
+        super().__init__(f"disk full while writing {path}; the previous {what} is intact (free some space, then {then})")
+        self.errno, self.path = errno.ENOSPC, Path(path)
+
+
 # --- files --------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, what: str = "file") -> Iterator[Path]:
     """Yield a unique temporary path beside `path`; on success it replaces `path`, on error it is removed.
 
     The temporary name (`.<name>.<random>.tmp`) is made by `tempfile.mkstemp`, so two processes
-    writing the same file each get their own, and the last complete one wins.
+    writing the same file each get their own, and the last to finish wins. A full disk is reported
+    as such ("disk full while writing <path>; the previous <what> is intact").
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,16 +68,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except OSError as err:
-        raise _explain_write_error(err, path) from err
+    except (OSError, RuntimeError) as err:
+        # torch.save reports a full disk as "[enforce fail at inline_container.cc] ... unexpected pos".
+        if isinstance(err, DiskFullError):
+            raise
+        if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "unexpected pos" in str(err):
+            raise DiskFullError(path, what) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _explain_write_error(err: OSError, path: Path) -> OSError:
-    if err.errno == errno.ENOSPC:
-        return OSError(errno.ENOSPC, f"disk full while writing {path}; the previous version of the file is intact")
-    return err
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -524,11 +524,25 @@ def register_cli(subparsers) -> None:
 
 
 def run_export(args) -> int:
+    out = Path(args.output)
+    if out.exists() and out.resolve() == Path(args.weights).resolve():
+        raise RefusedError(f"{out}: -o is the input itself; choose another file name")
+    if out.is_dir() or (out.exists() and not is_weights_file(out)):
+        raise RefusedError(f"{out}: exists and is not a pix2pix weights file; it is left as it is (choose another -o)")
     generator, meta = load_generator(args.weights)
     extra = {**meta["extra"], "exported_from": str(args.weights), **({"note": args.note} if args.note else {})}
     out = save_generator(args.output, generator, meta["config"], half=args.half, extra=extra)
     print(f"{args.weights} -> {out} ({out.stat().st_size / 1e6:.1f} MB{', fp16' if args.half else ''})")
     return 0
+
+
+def is_weights_file(path: Path) -> bool:
+    """True when `path` is a generator file or checkpoint this library wrote (so export may replace it)."""
+    try:
+        data = load_plain(path, mmap=True)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") in (WEIGHTS_FORMAT, "pix2pix-checkpoint/1")
 
 
 def register_export_cli(subparsers) -> None:

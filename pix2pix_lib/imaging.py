@@ -40,19 +40,24 @@ def open_image(path: str | Path) -> Image.Image:
                 im.load()  # decode now: a truncated file fails here, not later in a DataLoader worker
                 return upright(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ValueError(f"{path}: too many pixels to read safely ({err})") from None
+        raise ValueError(bomb_message(path, err)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         if str(err).startswith(str(path)):
             raise
         raise ValueError(f"{path}: cannot read image ({err})") from None
 
 
+def bomb_message(path: str | Path, err: Exception) -> str:
+    """One line for PIL's decompression-bomb refusal (it fires before our own size check above 179 MP)."""
+    return f"{path}: too many pixels to read safely, more than the {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels this reads ({err})"
+
+
 def check_image_size(size: tuple[int, int], path: str | Path = "image") -> None:
     """Raise ValueError when an image of `size` (w, h) is over MAX_IMAGE_PIXELS (checked before decoding)."""
     w, h = size
     if w * h > MAX_IMAGE_PIXELS:
-        raise ValueError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than the {MAX_IMAGE_PIXELS / 1e6:.0f} "
-                         "this reads; scale it down first")
+        raise ValueError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels: too many pixels to read safely, more "
+                         f"than the {MAX_IMAGE_PIXELS / 1e6:.0f} this reads; scale it down first")
 
 
 def upright(im: Image.Image) -> Image.Image:

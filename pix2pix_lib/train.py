@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import errno
 import math
 import os
 import random
@@ -31,7 +30,7 @@ from torch.utils.data import DataLoader
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .files import RefusedError, atomic_path, exclusive_lock, is_ours, mark_ours
+from .files import DiskFullError, RefusedError, atomic_path, exclusive_lock, is_ours, mark_ours
 from .config import TrainConfig
 from .imaging import save_image_atomic
 from .metrics import evaluate_generator
@@ -275,17 +274,8 @@ def _python_state_from_list(state: list):
 def save_checkpoint(model: Pix2Pix, path: str | Path) -> Path:
     """Write the full training state atomically: a unique temporary file, then a rename."""
     path = Path(path)
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(model.state_dict(), tmp)
-    except (OSError, RuntimeError) as err:
-        # A full disk surfaces from torch.save as "[enforce fail at inline_container.cc] unexpected pos".
-        if isinstance(err, OSError) and err.errno != errno.ENOSPC and "disk full" not in str(err):
-            raise
-        if isinstance(err, RuntimeError) and "unexpected pos" not in str(err) and "inline_container" not in str(err):
-            raise
-        raise OSError(errno.ENOSPC, f"disk full while writing {path}; the previous checkpoint is intact "
-                                    "(free some space, then --resume)") from None
+    with atomic_path(path, what="checkpoint") as tmp:
+        torch.save(model.state_dict(), tmp)
     return path
 
 
@@ -309,10 +299,10 @@ def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
         prefix = "rng." if fields is RNG_FIELDS else ""
         for name, kind in fields.items():
             if name not in where:
-                raise ValueError(f"{path}: the checkpoint has no field {prefix}{name!r}; it is damaged or "
+                raise ValueError(f"{path}: the checkpoint has no field '{prefix}{name}'; it is damaged or "
                                  "from another program, and cannot be resumed")
             if not isinstance(where[name], kind) or isinstance(where[name], bool):
-                raise ValueError(f"{path}: the checkpoint's field {prefix}{name!r} is a "
+                raise ValueError(f"{path}: the checkpoint's field '{prefix}{name}' is a "
                                  f"{type(where[name]).__name__}, expected {getattr(kind, '__name__', 'a number')}")
     try:
         TrainConfig.from_dict(state["config"])
@@ -496,18 +486,19 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
     rank, world = rank_and_world()
     if resume not in (True, False, "auto"):
         raise ValueError(f"resume must be True, False or 'auto', got {resume!r}")
-    check_run_folder(out_dir, must_exist=resume is True)
+    if resume is True and not (out_dir / CHECKPOINT).is_file():
+        raise FileNotFoundError(f"{out_dir}: no {CHECKPOINT} to resume (is --out right?); drop --resume to "
+                                "start a new run there")
+    if rank == 0:  # the only process that writes the folder; the others see it while rank 0 fills it
+        check_run_folder(out_dir)
     lock = exclusive_lock(out_dir / ".lock", what=out_dir) if rank == 0 else contextlib.nullcontext()
     with lock:
         return _fit(config, data_root, out_dir, resume=resume, on_epoch_end=on_epoch_end, progress=progress,
                     datasets=datasets, skip_bad=skip_bad)
 
 
-def check_run_folder(out_dir: Path, *, must_exist: bool) -> None:
-    """Refuse a run folder that is a file, a folder of someone else's files, or (resuming) holds no run."""
-    if must_exist and not (out_dir / CHECKPOINT).is_file():
-        raise FileNotFoundError(f"{out_dir}: no {CHECKPOINT} to resume (is --out right?); drop --resume to "
-                                "start a new run there")
+def check_run_folder(out_dir: Path) -> None:
+    """Refuse a run folder that is a file, or a folder of someone else's files."""
     if out_dir.exists() and not out_dir.is_dir():
         raise RefusedError(f"{out_dir}: --out names a file; a run needs a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (is_ours(out_dir) or (out_dir / CHECKPOINT).is_file()):
@@ -581,19 +572,12 @@ def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end,
             fake = generator(model.to_device(sample_a)).float().cpu()
         generator.train()
         grid = make_sample_grid(sample_a, fake, sample_b)
-        samples_path = save_image_atomic(grid, out_dir / "samples" / f"epoch_{model.epoch:03d}.png")
-        is_best = val["l1"] < model.best_val_l1
-        meta = {"epoch": model.epoch, "step": model.step, "val": val, **licence}
-        if is_best:
-            model.best_val_l1 = val["l1"]
-            save_generator(out_dir / BEST_GENERATOR, generator, config.to_dict(), extra=meta)
-        save_generator(out_dir / LAST_GENERATOR, generator, config.to_dict(), extra=meta)
         row = {"epoch": model.epoch, "step": model.step, **{f"loss_{k}": v for k, v in losses.items()},
                **{f"val_{k}": v for k, v in val.items()}, "lr_g": lr_g,
                "seconds": seconds, "images_per_s": images / seconds}
-        model.history.append(row)
-        save_checkpoint(model, checkpoint_path)  # a crash before this line re-runs the whole epoch
-        write_log(out_dir / LOG, model.history)
+        is_best = val["l1"] < model.best_val_l1
+        meta = {"epoch": model.epoch, "step": model.step, "val": val, **licence}  # stored with the generators
+        samples_path = save_epoch(model, out_dir, grid, row, is_best=is_best, meta=meta)
         if on_epoch_end is not None:
             on_epoch_end(EpochReport(model.epoch, config.total_epochs, model.step, losses, val, seconds,
                                      images / seconds, grid, samples_path, is_best, model.history))
@@ -602,6 +586,33 @@ def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end,
               + f"  | val L1 {val['l1']:.4f} PSNR {val['psnr']:.2f} SSIM {val['ssim']:.3f}"
               + f"  | {images / seconds:.1f} img/s" + ("  *best*" if is_best else ""))
     return model.history
+
+
+def save_epoch(model: Pix2Pix, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, meta: dict) -> Path:
+    """An epoch's files: sample grid, generator (and best), checkpoint last, then the log. Returns the grid's path.
+
+    The checkpoint goes after the generators: a crash before it re-runs the epoch. A full disk at any
+    of these writes stops the run with the previous checkpoint intact, so --resume repeats the epoch.
+    """
+    from .generate import save_generator
+
+    checkpoint = out_dir / CHECKPOINT
+    try:
+        samples_path = save_image_atomic(grid, out_dir / "samples" / f"epoch_{model.epoch:03d}.png")
+        config = model.config.to_dict()
+        if is_best:
+            model.best_val_l1 = row["val_l1"]
+            save_generator(out_dir / BEST_GENERATOR, model.generator, config, extra=meta)
+        save_generator(out_dir / LAST_GENERATOR, model.generator, config, extra=meta)
+        model.history.append(row)
+        save_checkpoint(model, checkpoint)
+        write_log(out_dir / LOG, model.history)
+    except DiskFullError as err:
+        if not checkpoint.is_file():
+            raise
+        raise DiskFullError(err.path, f"checkpoint ({checkpoint.name}, epoch {model.epoch - 1})",
+                            then="--resume repeats this epoch") from None
+    return samples_path
 
 
 def check_data(model: Pix2Pix, train_set, val_set, data_root, *, skip_bad: bool, checkpoint: Path) -> dict:

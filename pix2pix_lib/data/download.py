@@ -8,8 +8,10 @@ paper's `datasets/download_pix2pix_dataset.sh` uses) and unpacks it to `data/fac
 What makes it safe to run again and again:
 - the archive is downloaded to `<name>.tar.gz.part`; a broken download resumes from where it
   stopped (HTTP Range) and the size is checked against the server's Content-Length;
-- extraction refuses members that would land outside the target (absolute paths, `..`, links
-  pointing out, devices) - tarfile's own "data" filter plus our check with a clear message;
+- the download stops past 1.5x the archive's published size (a server that never ends);
+- extraction refuses members that would land outside the target (absolute paths, `..`, links,
+  devices) - tarfile's own "data" filter plus our check with a clear message - and archives that
+  unpack to far more than their size or hold too many members;
 - extraction goes to a temporary folder renamed into place at the end: a failure leaves no
   half-extracted dataset behind.
 """
@@ -17,12 +19,14 @@ What makes it safe to run again and again:
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import os
 import posixpath
 import tarfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 from ..files import atomic_output_dir
@@ -38,11 +42,31 @@ OFFICIAL_DATASETS = {
     "edges2handbags": "137k handbag photos <- edges (~8.6 GB)",
     "night2day": "20k night -> day webcam pictures (~1.9 GB)",
 }
+_MB = 1 << 20
+# The archives' sizes as the authors' server publishes them (rounded up). A download larger than
+# 1.5x this is refused (from Content-Length) or stopped (a server that never ends its response).
+PUBLISHED_BYTES = {"facades": 30 * _MB, "cityscapes": 100 * _MB, "maps": 250 * _MB,
+                   "edges2shoes": 2100 * _MB, "edges2handbags": 8800 * _MB, "night2day": 1950 * _MB}
+# Unpacking limits: the datasets are JPEGs, which tar and gzip cannot shrink, so what comes out is
+# about what went in. More than 3x the archive (plus 16 MB for small archives' headers) is a bomb.
+MAX_MEMBERS = 300_000  # edges2handbags, the largest, has ~138k files
 CHUNK = 1 << 16
 
 
-def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0) -> Path:
-    """Download `url` to `dest`, resuming `dest.part` if present. Returns `dest`."""
+class CorruptArchiveError(RuntimeError):
+    """The archive itself is bad (truncated, not gzip/tar, unsafe): it must be downloaded again."""
+
+
+def max_download_bytes(name: str) -> int:
+    return int(PUBLISHED_BYTES.get(name, 100 * _MB) * 1.5)
+
+
+def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0, max_bytes: int | None = None) -> Path:
+    """Download `url` to `dest`, resuming `dest.part` if present. Returns `dest`.
+
+    More than `max_bytes` (announced, or received) stops the download with an error: a wrong or
+    hostile server cannot fill the disk.
+    """
     from tqdm.auto import tqdm
 
     part = dest.with_name(dest.name + ".part")
@@ -55,7 +79,7 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0) ->
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # our partial file is not a prefix the server knows: restart
             part.unlink()
-            return _download(url, dest, progress=progress, timeout=timeout)
+            return _download(url, dest, progress=progress, timeout=timeout, max_bytes=max_bytes)
         raise RuntimeError(f"{url}: download failed (HTTP {err.code} {err.reason})") from err
     except urllib.error.URLError as err:
         raise RuntimeError(f"{url}: cannot connect ({err.reason}); check the network or --base-url") from err
@@ -75,6 +99,9 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0) ->
         else:  # 200: the whole file (a server without Range support restarts from zero)
             have, mode = 0, "wb"
             total = int(length) if length else None
+        if max_bytes is not None and total is not None and total > max_bytes:
+            raise RuntimeError(f"{url}: the server announces {total / _MB:.0f} MB, more than the "
+                               f"{max_bytes / _MB:.0f} MB this dataset is published at; refusing to download it")
         with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
                                           unit_divisor=1024, desc=dest.name, disable=not progress) as bar:
             while True:
@@ -85,6 +112,11 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0) ->
                                        "run the same command again to resume") from err
                 if not chunk:
                     break
+                if max_bytes is not None and f.tell() + len(chunk) > max_bytes:
+                    f.close()
+                    part.unlink(missing_ok=True)
+                    raise RuntimeError(f"{url}: the response goes on past {max_bytes / _MB:.0f} MB, more than this "
+                                       "dataset is published at; stopped and deleted the partial file")
                 f.write(chunk)
                 bar.update(len(chunk))
     got = part.stat().st_size
@@ -111,26 +143,48 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
     elif not (member.isfile() or member.isdir()):
         bad = "special file (device, fifo)"
     if bad:
-        raise RuntimeError(f"{archive}: unsafe archive member {name!r} ({bad}); refusing to extract")
+        raise CorruptArchiveError(f"{archive}: unsafe archive member {name!r} ({bad}); refusing to extract")
 
 
-def safe_extract(archive: str | Path, dest: str | Path) -> None:
-    """Extract a tar archive into `dest`, refusing any member that would land outside it."""
+def safe_extract(archive: str | Path, dest: str | Path, *, max_bytes: int | None = None,
+                 max_members: int = MAX_MEMBERS) -> None:
+    """Extract a tar archive into `dest`, refusing members that would land outside it, and bombs.
+
+    Limits, checked from the archive's index before anything is written: at most `max_members`
+    members and `max_bytes` bytes in all (default: 3x the archive's size + 16 MB).
+    CorruptArchiveError: the archive is bad (truncated, unsafe, over the limits). OSError: writing
+    failed (a full disk, a name too long) - the archive is fine and is kept.
+    """
     archive, dest = Path(archive), Path(dest)
+    if max_bytes is None:
+        max_bytes = 3 * archive.stat().st_size + 16 * _MB
     try:
         with tarfile.open(archive) as tar:
-            members = tar.getmembers()  # reads the whole index: a truncated archive fails here
-            for member in members:
+            members = []
+            total = 0
+            for member in tar:  # reads the index as it goes: a bomb of members stops at the limit
                 _check_member(member, archive)
+                members.append(member)
+                total += member.size
+                if len(members) > max_members:
+                    raise CorruptArchiveError(f"{archive}: more than {max_members:,} members; refusing to extract")
+                if total > max_bytes:
+                    raise CorruptArchiveError(f"{archive}: unpacks to more than {max_bytes / _MB:.0f} MB (from a "
+                                              f"{archive.stat().st_size / _MB:.1f} MB archive); refusing to extract")
             if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.12: the library's own guard
                 tar.extractall(dest, members=members, filter="data")
             else:  # pragma: no cover - older Pythons rely on _check_member alone
                 tar.extractall(dest, members=members)
-    except (tarfile.TarError, EOFError, OSError, ValueError) as err:
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as err:
         if isinstance(err, getattr(tarfile, "FilterError", ())):
-            raise RuntimeError(f"{archive}: unsafe archive member ({err}); refusing to extract") from err
-        raise RuntimeError(f"{archive}: corrupt or truncated archive ({type(err).__name__}: {err}); "
-                           "delete it and download again") from err
+            raise CorruptArchiveError(f"{archive}: unsafe archive member ({err}); refusing to extract") from err
+        raise CorruptArchiveError(f"{archive}: corrupt or truncated archive ({type(err).__name__}: {err}); "
+                                  "delete it and download again") from err
+    except OSError as err:  # the disk, not the archive: keep the download
+        kept = OSError(f"could not unpack {archive} into {dest.parent} ({err.strerror or err}); the archive "
+                       "is kept: free some space (or fix the path) and run the same command again")
+        kept.errno = err.errno
+        raise kept from err
 
 
 def download_dataset(name: str, root: str | Path | None = None, *, base_url: str = DEFAULT_URL,
@@ -144,8 +198,10 @@ def download_dataset(name: str, root: str | Path | None = None, *, base_url: str
         progress (bool)      -- show a progress bar.
         keep_archive (bool)  -- keep the .tar.gz after a successful extraction.
 
-    Does nothing when `<root>/<name>/train` already exists. A corrupt archive is deleted (the next
-    run downloads it again); an interrupted download is kept as `.part` and resumed.
+    Does nothing when `<root>/<name>/train` already exists; a `<root>/<name>` folder of other files
+    is refused, never replaced. A corrupt archive is deleted (the next run downloads it again); one
+    that could not be unpacked for lack of space is kept; an interrupted download is kept as
+    `.part` and resumed.
     """
     if name not in OFFICIAL_DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(OFFICIAL_DATASETS)}")
@@ -156,9 +212,10 @@ def download_dataset(name: str, root: str | Path | None = None, *, base_url: str
     root.mkdir(parents=True, exist_ok=True)
     archive = root / f"{name}.tar.gz"
     if not archive.exists():
-        _download(f"{base_url.rstrip('/')}/{name}.tar.gz", archive, progress=progress)
+        _download(f"{base_url.rstrip('/')}/{name}.tar.gz", archive, progress=progress,
+                  max_bytes=max_download_bytes(name))
     try:
-        with atomic_output_dir(target) as tmp:
+        with atomic_output_dir(target, kind=f"{name} dataset", flag="--root/<name>") as tmp:
             safe_extract(archive, tmp)
             inner = tmp / name
             if inner.is_dir():  # the official archives hold one folder named like the dataset
@@ -166,8 +223,8 @@ def download_dataset(name: str, root: str | Path | None = None, *, base_url: str
                     child.rename(tmp / child.name)
                 inner.rmdir()
             if not any(tmp.iterdir()):
-                raise RuntimeError(f"{archive}: the archive is empty")
-    except RuntimeError:
+                raise CorruptArchiveError(f"{archive}: the archive is empty")
+    except CorruptArchiveError:
         archive.unlink(missing_ok=True)  # a bad archive must not be "resumed" next time
         raise
     if not keep_archive:

@@ -25,7 +25,7 @@ def derive_edge_pairs(src_root: str | Path, out_root: str | Path, *, style: str 
     The folder appears only when complete (built in a temporary folder, then renamed).
     """
     src_root, out_root = Path(src_root), Path(out_root)
-    with atomic_output_dir(out_root) as tmp:
+    with atomic_output_dir(out_root, kind=f"{style}-edge pairs", inputs=(src_root,), flag="out_root") as tmp:
         for split in splits:
             files = list_pair_files(src_root / split)
             for path in tqdm(files, desc=f"{style} edges of {split}", disable=not progress):

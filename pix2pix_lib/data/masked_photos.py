@@ -132,7 +132,8 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
 
     Parameters:
         images_dir, masks_dir (path) -- photos and masks, matched by name (see module docstring).
-        out_dir (path)       -- created (or replaced) atomically when everything succeeded.
+        out_dir (path)       -- created atomically when everything succeeded; an earlier dataset made
+                                here is replaced, any other folder (or one holding the inputs) refused.
         size (int)           -- side of A and B.
         edge_style (str)     -- "canny" (thin, detailed) or "sketch" (fewer, thicker strokes).
         val_cars (int)       -- whole objects (cars) held out for validation.
@@ -142,8 +143,10 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
     """
     if edge_style not in EDGE_STYLES:
         raise ValueError(f"unknown edge style {edge_style!r}: choose one of {sorted(EDGE_STYLES)}")
-    if size < 8:
-        raise ValueError(f"size must be >= 8, got {size}")
+    if not 8 <= size <= 2048:
+        raise ValueError(f"size must be between 8 and 2048 px, got {size}")
+    if val_cars < 0:
+        raise ValueError(f"val_cars must be >= 0, got {val_cars}")
     from tqdm.auto import tqdm
 
     pairs, problems = find_image_mask_pairs(images_dir, masks_dir, skip_bad=skip_bad)
@@ -154,7 +157,7 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
     held_out = set(random.Random(seed).sample(objects, val_cars))
     out_dir = Path(out_dir)
     written = {"train": 0, "val": 0}
-    with atomic_output_dir(out_dir) as tmp:
+    with atomic_output_dir(out_dir, kind="masked-photo pairs", inputs=(images_dir, masks_dir)) as tmp:
         for split in ("train", "val"):
             (tmp / split).mkdir()
         for image_path, mask_path in tqdm(pairs, desc="pairs", unit="img", disable=not progress):
@@ -212,7 +215,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--images", required=True, help="folder of photos (.jpg/.png)")
     p.add_argument("--masks", required=True,
                    help="folder of masks with the same names (optionally ending in _mask; .gif/.png)")
-    p.add_argument("--out", required=True, help="output dataset folder (replaced if it exists)")
+    p.add_argument("--out", required=True,
+                   help="output dataset folder: new, empty, or made by an earlier prepare (never the inputs)")
     p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
     p.add_argument("--edge-style", choices=sorted(EDGE_STYLES), default="canny",
                    help="canny: thin detailed edges with automatic thresholds; sketch: fewer, "

@@ -45,6 +45,9 @@ SVG_NS = "http://www.w3.org/2000/svg"
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
 
+# Pair sides the renderer handles: 4,500 pairs at 1024 px are ~6 GB already; at 30000 px resvg
+# spent 45 s on one emoji and then failed, at 100000 it aborted the process.
+MIN_SIZE, MAX_SIZE = 8, 1024
 FORMAT_VERSION = 1  # bump when the dataset's content changes, so cached builds are rebuilt
 FALLBACK_ATTRIBUTION = "OpenMoji - the open-source emoji and icon project. License: CC BY-SA 4.0"
 CHANGES = ("the `line` group was extracted as the sketch (A); the full emoji (B) and the line art "
@@ -293,10 +296,11 @@ def _settings(size: int, limit: int | None, val_fraction: float, seed: int) -> d
 def build_openmoji_dataset(out_dir: str | Path, *, size: int = 256, limit: int | None = None,
                            val_fraction: float = 0.1, seed: int = 0, progress: bool = True,
                            workers: int | None = None, svg_dir: str | Path | None = None) -> Path:
-    """Render the OpenMoji line-art -> colour pairs into `out_dir` (replacing what is there).
+    """Render the OpenMoji line-art -> colour pairs into `out_dir` (replacing an earlier build only).
 
     Parameters:
-        out_dir (path)        -- dataset folder to create: train/, val/, manifest.json, licence.
+        out_dir (path)        -- dataset folder to create: train/, val/, manifest.json, licence. It must
+                                 be new, empty, or an earlier build; any other folder is refused.
         size (int)            -- side of A and B in pixels (pairs are 2*size x size).
         limit (int)           -- use only this many SVGs, spread over the set (tests, fast mode).
         val_fraction (float)  -- share of emoji families held out for validation.
@@ -308,8 +312,10 @@ def build_openmoji_dataset(out_dir: str | Path, *, size: int = 256, limit: int |
     Files with an empty `line` group or no colour are skipped and counted in the manifest.
     Everything is written to a hidden temporary folder first and renamed into place at the end.
     """
-    if size < 8:
-        raise ValueError(f"size must be >= 8 px, got {size}")
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} px, got {size}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     from tqdm.auto import tqdm
@@ -324,7 +330,7 @@ def build_openmoji_dataset(out_dir: str | Path, *, size: int = 256, limit: int |
     info = openmoji_info()
     workers = workers or min(2, os.cpu_count() or 1)
 
-    with atomic_output_dir(out_dir) as tmp:
+    with atomic_output_dir(out_dir, kind="openmoji dataset", inputs=(source,)) as tmp:
         rendered = tmp / "all"
         rendered.mkdir()
         jobs = [(str(f), size, str(rendered)) for f in files]

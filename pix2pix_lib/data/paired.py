@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..imaging import check_image_size, normalize_to_neg_one_to_one, open_image, pil_to_rgb_array
+from ..imaging import bomb_message, check_image_size, normalize_to_neg_one_to_one, open_image, pil_to_rgb_array
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 JITTER_RATIO = 286 / 256  # the paper's load size relative to the crop size
@@ -107,7 +107,9 @@ def pair_file_problem(path: str | Path) -> str | None:
         with open(path, "rb") as f:
             f.seek(max(0, size - 1024))
             tail = f.read()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        return bomb_message(path, err).removeprefix(f"{path}: ")
+    except (OSError, ValueError, SyntaxError) as err:
         return str(err).removeprefix(f"{path}: ") or type(err).__name__
     if (fmt == "PNG" and b"IEND" not in tail[-16:]) or (fmt == "JPEG" and b"\xff\xd9" not in tail):
         return f"truncated {fmt} file ({size} bytes, its end is missing)"

@@ -307,7 +307,9 @@ def write_robustness_sets(val_dir: str | Path, out_root: str | Path, *, seed: in
     files = list_pair_files(val_dir)[:limit]
     roots = {kind: Path(out_root) / kind for kind in kinds}
     with contextlib.ExitStack() as stack:
-        staging = {kind: stack.enter_context(atomic_output_dir(root)) / "val" for kind, root in roots.items()}
+        staging = {kind: stack.enter_context(atomic_output_dir(root, kind=f"robustness set ({kind})", inputs=(val_dir,),
+                                                               flag="out_root")) / "val"
+                   for kind, root in roots.items()}
         for folder in staging.values():
             folder.mkdir()
         for i, path in enumerate(files):
