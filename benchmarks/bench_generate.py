@@ -24,7 +24,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from pix2pix_lib.config import PRESETS  # noqa: E402
-from pix2pix_lib.generate import SHIPPED_WEIGHTS, load_generator, preprocess_sketch  # noqa: E402
+from pix2pix_lib.weights import SHIPPED_WEIGHTS, load_generator  # noqa: E402
+from pix2pix_lib.generate import preprocess_sketch  # noqa: E402
 from pix2pix_lib.models import build_generator, count_parameters  # noqa: E402
 
 DOODLE = Path(__file__).resolve().parents[1] / "pix2pix_lib" / "assets" / "doodles" / "house.png"

@@ -1,6 +1,6 @@
 """Training speed of one full pix2pix step (D step + G step), ours against the reference.
 
-What is timed is exactly `pix2pix_lib.train.Pix2Pix.training_step` (G forward, D on real and fake
+What is timed is exactly `pix2pix_lib.train.TrainingState.training_step` (G forward, D on real and fake
 pairs, D update, G objective through the frozen D, G update), on a fixed random batch in [-1, 1].
 With `--reference PATH` (a checkout of junyanz/pytorch-CycleGAN-and-pix2pix) the reference's own
 `optimize_parameters()` is timed at the same settings, built through its own option parser.
@@ -80,14 +80,14 @@ def current_rss_bytes() -> int:
 
 
 def build_ours(spec: dict, device):
-    """`Pix2Pix.from_config` at the spec's settings; returns (step function, config, model)."""
+    """`TrainingState.from_config` at the spec's settings; returns (step function, config, model)."""
     from pix2pix_lib.config import preset
-    from pix2pix_lib.train import Pix2Pix
+    from pix2pix_lib.train import TrainingState
 
     preset_name, overrides = config_for(spec["config"])
     config = preset(preset_name, **overrides, precision=spec["precision"],
                     channels_last=spec["channels_last"], compile=spec["compile"], device=str(device))
-    model = Pix2Pix.from_config(config, device)  # the trainer's own path, torch.compile included
+    model = TrainingState.from_config(config, device)  # the trainer's own path, torch.compile included
     model.generator.train()
     model.discriminator.train()
     a, b = random_batch(config.batch_size, config.image_size)
@@ -168,7 +168,7 @@ def run_worker(specs: list[dict]) -> list[dict]:
     if device.type == "cpu":
         torch.set_num_threads(specs[0]["threads"])
     # cuDNN autotuning: both implementations switch it on when they build their networks (ours in
-    # Pix2Pix.from_config, the reference in BaseModel.__init__). It is a process-wide switch, so
+    # TrainingState.from_config, the reference in BaseModel.__init__). It is a process-wide switch, so
     # each variant's own setting is applied after building and before every one of its steps.
     def set_cudnn_benchmark(spec):
         if device.type == "cuda":

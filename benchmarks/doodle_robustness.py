@@ -47,13 +47,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from pix2pix_lib.data.paired import (PairedImageDataset, list_pair_files, load_rgb,  # noqa: E402
                                      make_pair_image, split_pair_array)
 from pix2pix_lib.files import atomic_output_dir  # noqa: E402
-from pix2pix_lib.data.sketch_augment import (VARIANT_KINDS, normalize_stroke_width,  # noqa: E402
-                                             write_robustness_sets)
-from pix2pix_lib.generate import (colorize, generation_mode, load_generator, sketch_preview,  # noqa: E402
-                                  target_stroke_width)
+from pix2pix_lib.data.sketch_augment import VARIANT_KINDS, write_robustness_sets  # noqa: E402
+from pix2pix_lib.strokes import normalize_stroke_width  # noqa: E402
+from pix2pix_lib.generate import colorize, generation_mode, sketch_preview  # noqa: E402
+from pix2pix_lib.weights import load_generator  # noqa: E402
+from pix2pix_lib.strokes import target_stroke_width  # noqa: E402
 from pix2pix_lib.data.openmoji import openmoji_attribution  # noqa: E402
 from pix2pix_lib.metrics import evaluate_generator, evaluate_predictions  # noqa: E402
-from pix2pix_lib.viz import credit_band  # noqa: E402
+from pix2pix_lib.imaging import credit_band  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOODLES = ROOT / "pix2pix_lib" / "assets" / "doodles"

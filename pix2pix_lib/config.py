@@ -6,6 +6,9 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from .models.discriminator import min_input_size, n_layers_for_patch
 
 
 def fast_mode() -> bool:
@@ -61,8 +64,6 @@ class TrainConfig:
             raise ValueError(f"precision must be fp32, bf16, fp16 or auto, got {self.precision!r}")
         if self.image_size & (self.image_size - 1) or self.image_size < 8:
             raise ValueError(f"image_size must be a power of two >= 8, got {self.image_size}")
-        from .models.discriminator import min_input_size, n_layers_for_patch  # (models import no config)
-
         smallest = min_input_size(n_layers_for_patch(self.patch_size))
         if self.image_size < smallest:
             raise ValueError(f"a {self.patch_size}x{self.patch_size} PatchGAN needs image_size >= {smallest}, "
@@ -148,3 +149,27 @@ def preset(name: str, **overrides) -> TrainConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
     return PRESETS[name].replace(**overrides)
+
+
+# Settings a resumed run may change: its length, and how (not what) it computes.
+# (`device` too: it is not a setting of the run but of this process, passed to load_checkpoint.)
+RESUME_MAY_CHANGE = ("epochs", "epochs_decay", "precision", "channels_last", "compile", "num_workers",
+                     "n_samples", "max_val_batches")
+
+
+
+def resume_changes(stored: TrainConfig, requested: TrainConfig, path: str | Path) -> dict:
+    """The fields of `requested` to apply when resuming the run stored with `stored`.
+
+    Anything that changes what is learned (networks, data, objective, optimiser, seed) must match:
+    a mismatch raises instead of silently training with the stored settings.
+    """
+    differ = [f.name for f in dataclasses.fields(TrainConfig)
+              if f.name not in RESUME_MAY_CHANGE + ("device", "notes")
+              and getattr(stored, f.name) != getattr(requested, f.name)]
+    if differ:
+        listed = ", ".join(f"{k}={getattr(stored, k)!r} (asked: {getattr(requested, k)!r})" for k in differ)
+        raise ValueError(f"{path}: cannot resume with different settings: the run was trained with {listed}. "
+                         f"Resume with the run's own settings (only {', '.join(RESUME_MAY_CHANGE)} and device may "
+                         f"change), or train into another output folder.")
+    return {k: getattr(requested, k) for k in RESUME_MAY_CHANGE}

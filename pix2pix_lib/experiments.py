@@ -18,7 +18,6 @@ Each run is cached in `<out_dir>/<run>/result.json`: re-running skips finished r
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -35,12 +34,16 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from .files import RefusedError, atomic_path, is_ours, mark_ours
+from . import train
+
+from .files import RefusedError, is_ours, mark_ours, read_json, write_json_atomic
 from .config import TrainConfig, preset
+from .data.paired import PairedImageDataset
 from .imaging import tensor_to_pil
-from .viz import credit_band
+from .runtime import select_device
+from .weights import load_generator
+from .imaging import credit_band
 from .metrics import (
-    HIGHER_IS_BETTER,
     PerceptualMetrics,
     evaluate_generator,
     evaluate_predictions,
@@ -172,18 +175,6 @@ def hardware_info(device: torch.device) -> dict:
     return info
 
 
-def _write_json(path: Path, data: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _strip(images: list[Image.Image]) -> Image.Image:
     """Images side by side (all the same size)."""
     w, h = images[0].size
@@ -214,9 +205,6 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         max_val_images -- evaluate on this many validation pairs only (fast mode, tests).
         grid_size      -- side in px of one image in the PNG grid.
     """
-    from .data.paired import PairedImageDataset
-    from .generate import load_generator
-    from .train import LAST_GENERATOR, make_datasets, select_device
 
     data_root, out_dir = Path(data_root), Path(out_dir)
     for split in ("train", "val"):
@@ -229,7 +217,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
     results_path = Path(results_path) if results_path is not None else out_dir / "ablations.json"
 
     # Data: every variant reads the same pairs at the same size (jitter settings come from the base).
-    train_set, _ = make_datasets(base, data_root)
+    train_set, _ = train.make_datasets(base, data_root)
     val_set = PairedImageDataset(data_root, "val", image_size=base.image_size, load_size=base.image_size, flip=False)
     eval_set = val_set
     if max_val_images is not None and max_val_images < len(val_set):
@@ -261,7 +249,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
     for run in plan_runs(variants, base):
         config = budget_schedule(run["config"], len(train_set), budget_images)
         run_dir = out_dir / run["run"]
-        cached = _read_json(run_dir / RUN_RESULT)
+        cached = read_json(run_dir / RUN_RESULT)
         if (cached and not recompute and cached.get("key") == run["key"] and cached.get("data") == data_id
                 and cached.get("budget_images") == budget_images and cached.get("val_images") == len(eval_set)):
             if progress:
@@ -283,12 +271,10 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         if progress:
             print(f"[{run['run']}] training {', '.join(run['variants'])}: {config.total_epochs} epochs x "
                   f"{config.max_steps_per_epoch} steps x batch {config.batch_size} on {device}")
-        from .train import fit
-
         start = time.perf_counter()
-        history = fit(config, data_root, run_dir, resume="auto", progress=progress, datasets=(train_set, val_set))
+        history = train.fit(config, data_root, run_dir, resume="auto", progress=progress, datasets=(train_set, val_set))
         trained = time.perf_counter() - start
-        generator, _ = load_generator(run_dir / LAST_GENERATOR, device=device)
+        generator, _ = load_generator(run_dir / train.LAST_GENERATOR, device=device)
         metrics = evaluate_generator(generator, eval_loader, device=device, perceptual=scorer())
         with torch.no_grad():
             fake = generator(sample_a.to(device)).float().cpu()  # (S, 3, H, W)
@@ -303,12 +289,12 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
             "wall_seconds": round(time.perf_counter() - start, 2), "fit_seconds": round(trained, 2),
             "hardware": hardware_info(device), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         }
-        _write_json(run_dir / RUN_RESULT, result)
+        write_json_atomic(run_dir / RUN_RESULT, result)
         run_results[run["run"]] = result
         if progress:
             print(f"[{run['run']}] " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
 
-    manifest = _read_json(data_root / "manifest.json") or {}
+    manifest = read_json(data_root / "manifest.json") or {}
     first = next(iter(run_results.values()))
     rows = []
     for v in variants:
@@ -339,7 +325,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         "sample_files": [Path(val_set.files[i]).name for i in picks],
         "variants": rows,
     }
-    _write_json(results_path, results)
+    write_json_atomic(results_path, results)
     grid = ablation_grid(out_dir, results, size=grid_size)
     if manifest.get("attribution"):
         grid = credit_band(grid, manifest["attribution"])
@@ -347,18 +333,6 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
     grid.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
         results_path.with_suffix(".png"), optimize=True)
     return results
-
-
-# --- reading the results ----------------------------------------------------------------------------
-def load_results(path: str | Path) -> dict:
-    """The combined results file written by `run_experiments` (checked for its format tag)."""
-    path = Path(path)
-    data = _read_json(path)
-    if data is None:
-        raise FileNotFoundError(f"{path}: no readable results file (run `python -m pix2pix_lib experiments`)")
-    if data.get("format") != RESULTS_FORMAT:
-        raise ValueError(f"{path}: not an ablation results file (format {data.get('format')!r})")
-    return data
 
 
 def grid_rows(results: dict) -> list[tuple[str, str]]:
@@ -386,200 +360,3 @@ def ablation_grid(out_dir: str | Path, results: dict, *, size: int = 96) -> Imag
     return grid
 
 
-def plot_ablation_grid(grid: Image.Image | str | Path, results: dict, *, width: float = 9.0):
-    """Show the sample grid with each row labelled by its variant(s). Returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    grid = Image.open(grid) if isinstance(grid, (str, Path)) else grid
-    labels = [label for label, _ in grid_rows(results)]
-    row = grid.height / len(labels)
-    fig, ax = plt.subplots(figsize=(width, width * grid.height / grid.width))
-    ax.imshow(grid)
-    ax.set_yticks([row * (i + 0.5) for i in range(len(labels))], labels)
-    ax.set_xticks([])
-    for side in ax.spines.values():
-        side.set_visible(False)
-    fig.tight_layout()
-    return fig
-
-
-def numeric_metrics(results: dict) -> list[str]:
-    """Metric names that hold numbers for every variant (FID / LPIPS only when they were computed)."""
-    names = list(results["variants"][0]["metrics"])
-    return [m for m in names if all(isinstance(v["metrics"].get(m), (int, float)) for v in results["variants"])]
-
-
-def results_markdown(results: dict) -> str:
-    """The results as one Markdown table per group (arrows say which way is better)."""
-    metrics = numeric_metrics(results)
-    arrow = {m: {True: " ↑", False: " ↓"}.get(HIGHER_IS_BETTER.get(m), " (1 = target)") for m in metrics}
-    lines = []
-    for group, title in GROUPS.items():
-        rows = [v for v in results["variants"] if v["group"] == group]
-        if not rows:
-            continue
-        lines += [f"**{title}**", "", "| variant | " + " | ".join(m + arrow[m] for m in metrics) + " |",
-                  "|---|" + "---:|" * len(metrics)]
-        for v in rows:
-            lines.append(f"| {v['variant']} | " + " | ".join(f"{v['metrics'][m]:.4f}" for m in metrics) + " |")
-        base = results["baseline"]
-        lines.append("| *copy the sketch* | " + " | ".join(
-            f"*{base[m]:.4f}*" if isinstance(base.get(m), (int, float)) else "" for m in metrics) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def plot_ablation_metrics(results: dict, metrics=("l1", "l1_changed", "psnr", "ssim", "sharpness", "colourfulness")):
-    """Bar charts: one row per group, one column per metric; dashed line = copy-the-sketch baseline."""
-    import matplotlib.pyplot as plt
-
-    metrics = [m for m in metrics if m in numeric_metrics(results)]
-    groups = [g for g in GROUPS if any(v["group"] == g for v in results["variants"])]
-    fig, axes = plt.subplots(len(groups), len(metrics), figsize=(2.6 * len(metrics), 2.4 * len(groups)), squeeze=False)
-    for r, group in enumerate(groups):
-        rows = [v for v in results["variants"] if v["group"] == group]
-        for c, metric in enumerate(metrics):
-            ax = axes[r][c]
-            values = [v["metrics"][metric] for v in rows]
-            ax.bar(range(len(rows)), values, color=[f"C{i}" for i in range(len(rows))])
-            base = results["baseline"].get(metric)
-            if isinstance(base, (int, float)):
-                ax.axhline(base, color="gray", linestyle="--", linewidth=1)
-            if metric in ("sharpness", "colourfulness"):
-                ax.axhline(1.0, color="black", linewidth=0.8)
-            low, high = min(values + [base] if isinstance(base, (int, float)) else values), max(values)
-            pad = (high - low) * 0.25 or abs(high) * 0.05 or 0.01
-            ax.set_ylim(max(0.0, low - pad) if low >= 0 else low - pad, high + pad)
-            ax.set_xticks(range(len(rows)), [v["variant"] for v in rows], rotation=30, ha="right", fontsize=8)
-            better = {True: " (higher better)", False: " (lower better)"}.get(HIGHER_IS_BETTER.get(metric), " (1 = target)")
-            ax.set_title(metric + better, fontsize=9)
-            if c == 0:
-                ax.set_ylabel(group)
-    fig.tight_layout()
-    return fig
-
-
-# What the paper reports, as comparisons our numbers can confirm or contradict. Each check:
-# (group, the paper's claim, metric, variant that should be better, variant it should beat).
-# "sharpness" and "colourfulness" count as better when higher here: the claims are about blur
-# and greyness (L1 alone) and about what a 1x1 discriminator adds (colour, not sharpness).
-PAPER_CLAIMS = (
-    ("loss", "L1 alone gives blurry results", "sharpness", "L1 + cGAN", "L1 only"),
-    ("loss", "cGAN alone is sharp(er than L1 alone)", "sharpness", "cGAN only", "L1 only"),
-    ("loss", "L1 alone averages colours into greys; the cGAN restores colour", "colourfulness", "L1 + cGAN", "L1 only"),
-    ("loss", "without L1 the output drifts from the target (artefacts)", "l1_changed", "L1 + cGAN", "cGAN only"),
-    ("loss", "L1 + cGAN is the most realistic (FID)", "fid", "L1 + cGAN", "L1 only"),
-    ("generator", "U-Net beats the encoder-decoder", "l1_changed", "U-Net", "encoder-decoder"),
-    ("generator", "U-Net beats the encoder-decoder", "ssim", "U-Net", "encoder-decoder"),
-    ("patch", "even a 1x1 PixelGAN adds colour over L1 alone", "colourfulness", "1x1 (PixelGAN)", "L1 only"),
-    ("patch", "1x1 adds colour but not sharpness: larger patches are sharper", "sharpness", "70x70", "1x1 (PixelGAN)"),
-    ("patch", "70x70 beats 16x16", "l1_changed", "70x70", "16x16"),
-    ("patch", "70x70 beats the full-image 286x286", "l1_changed", "70x70", "286x286 (ImageGAN)"),
-)
-
-
-TIE = 0.01  # relative differences under 1% count as a tie: one seed cannot separate them
-
-
-def paper_checks(results: dict) -> list[dict]:
-    """Each of the paper's claims tested on our numbers: which variant is better, and by how much.
-
-    Returns rows {"group", "claim", "metric", "expected", "ours", "agrees" (True / False; None for
-    a tie under TIE or a missing number), "relative_difference"}. One seed and a short budget:
-    differences of a few percent can be run-to-run noise, so read "agrees" with the difference.
-    """
-    values = {v["variant"]: v["metrics"] for v in results["variants"]}
-    rows = []
-    for group, claim, metric, better, worse in PAPER_CLAIMS:
-        a, b = values.get(better, {}).get(metric), values.get(worse, {}).get(metric)
-        row = {"group": group, "claim": claim, "metric": metric, "expected": f"{better} better than {worse}"}
-        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
-            missing = [n for n in (better, worse) if n not in values]
-            why = (a if isinstance(a, str) else b if isinstance(b, str)
-                   else f"{' and '.join(missing)} not run" if missing else f"no {metric} in these results")
-            rows.append(row | {"ours": f"not measured ({why})", "agrees": None, "relative_difference": None})
-            continue
-        higher = HIGHER_IS_BETTER.get(metric, True)
-        difference = (a - b) / abs(b) if b else math.inf
-        agrees = None if abs(difference) < TIE else (a > b if higher else a < b)
-        rows.append(row | {"ours": f"{better} {a:.4f} vs {worse} {b:.4f}", "agrees": agrees,
-                           "relative_difference": difference})
-    return rows
-
-
-def verdict(check: dict) -> str:
-    if check["agrees"] is not None:
-        return {True: "✔ agrees", False: "✘ disagrees"}[check["agrees"]]
-    return "≈ tie" if check["relative_difference"] is not None else "– not measured"
-
-
-def checks_markdown(checks: list[dict]) -> str:
-    lines = ["| group | paper says | metric | our numbers | difference | verdict |", "|---|---|---|---|---:|---|"]
-    for c in checks:
-        diff = f"{100 * c['relative_difference']:+.1f}%" if c["relative_difference"] is not None else ""
-        lines.append(f"| {c['group']} | {c['claim']} | {c['metric']} | {c['ours']} | {diff} | {verdict(c)} |")
-    return "\n".join(lines)
-
-
-# --- command line -----------------------------------------------------------------------------------
-def run_cli(args: argparse.Namespace) -> int:
-    overrides = {"device": args.device}
-    if args.num_workers is not None:
-        overrides["num_workers"] = args.num_workers
-    names = [n.strip() for n in args.variants.split(",")] if args.variants else None
-    variants = VARIANTS
-    if names:
-        unknown = set(names) - {v.name for v in VARIANTS}
-        if unknown:
-            raise ValueError(f"unknown variants {sorted(unknown)}: choose from {[v.name for v in VARIANTS]}")
-        variants = tuple(v for v in VARIANTS if v.name in names)
-    results = run_experiments(args.data, args.out, base=base_config(**overrides), budget_images=args.budget_images,
-                              variants=variants, recompute=args.recompute, progress=not args.quiet,
-                              results_path=args.results, perceptual=not args.no_perceptual)
-    print(results_markdown(results))
-    print(checks_markdown(paper_checks(results)))
-    print(f"{results['distinct_runs']} runs, {results['total_wall_seconds']:.0f} s on {results['hardware']['summary']}; "
-          f"wrote {args.results} and {Path(args.results).with_suffix('.png')}")
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "experiments", help="the paper's ablations in miniature (loss, generator, patch size)",
-        description="Train every ablation variant (L1 / cGAN / L1+cGAN, encoder-decoder / U-Net, PatchGAN "
-                    "1/16/70/286) with the same seed and budget, evaluate each on the validation split, "
-                    "and write the combined results (JSON + a PNG sample grid). Finished runs are cached "
-                    "in --out and not retrained unless --recompute.")
-    p.add_argument("--data", required=True, help="A|B dataset folder with train/ and val/ (e.g. data/openmoji)")
-    p.add_argument("--out", default="runs/experiments", help="folder for the runs (default: runs/experiments)")
-    p.add_argument("--results", default="results/ablations.json", help="combined results file (default: results/ablations.json)")
-    p.add_argument("--budget-images", type=int, default=BUDGET_IMAGES,
-                   help=f"training images per run (default {BUDGET_IMAGES:,}: ~1 h for all on a 2-core CPU)")
-    p.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
-    p.add_argument("--recompute", action="store_true", help="retrain runs that are already cached")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, ...")
-    p.add_argument("--num-workers", type=int, default=None, help="DataLoader workers (default 0; try 4 on a GPU machine)")
-    p.add_argument("--no-perceptual", action="store_true", help="leave FID and LPIPS out")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run_cli)
-
-
-def group_summaries(results: dict) -> list[str]:
-    """One computed sentence per group: which variant is best on each metric (or has the most of it)."""
-    sentences = []
-    metrics = numeric_metrics(results)
-    for group, title in GROUPS.items():
-        rows = [v for v in results["variants"] if v["group"] == group]
-        if len(rows) < 2:
-            continue
-        parts = []
-        for m in metrics:
-            if m in ("sharpness", "colourfulness"):
-                most = max(rows, key=lambda v: v["metrics"][m])
-                parts.append(f"most {m} is **{most['variant']}** ({most['metrics'][m]:.2f})")
-                continue
-            pick = max if HIGHER_IS_BETTER.get(m, True) else min
-            best = pick(rows, key=lambda v: v["metrics"][m])
-            parts.append(f"best {m} is **{best['variant']}** ({best['metrics'][m]:.4f})")
-        sentences.append(f"*{title}*: " + "; ".join(parts) + ".")
-    return sentences

@@ -23,23 +23,15 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from torch import nn
 
-from .files import RefusedError, atomic_path
-from .data.sketch_augment import LINE_WIDTH_AT_256, estimate_stroke_width, normalize_stroke_width
+from .files import RefusedError
+from .strokes import estimate_stroke_width, normalize_stroke_width, target_stroke_width
 from .imaging import (check_image_size, normalize_to_neg_one_to_one, open_image, pil_to_rgb_array,
                       save_image_atomic, tensor_to_pil, unnormalize_to_zero_to_one, upright)
-from .models import build_generator
-from .weights import check_finite, load_plain, load_state_exactly
 
-# The shipped generator (issue #5), trained on augmented OpenMoji line art at 256 px.
-SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "openmoji_doodle_256.pt"
-WEIGHTS_FORMAT = "pix2pix-generator/1"
-GENERATOR_KEYS = ("image_size", "ngf", "norm", "skips", "dropout", "in_channels", "out_channels")
 
-# The training line art's stroke width at 256 px (6.8 px), measured on OpenMoji: see
-# data/sketch_augment.py, which shares it. It scales with the size (3.4 px at 128).
-STROKE_WIDTH_AT_256 = LINE_WIDTH_AT_256
 # Fraction of the square that the drawing's longer side fills. The bounding box of OpenMoji line
 # art spans a median 0.77 of the 72-unit viewBox (10th-90th percentile 0.70-0.89, same 60 files);
 # a doodle is cropped to its bounding box and padded so that it fills the same fraction.
@@ -147,11 +139,6 @@ def ink_from_gray(gray: np.ndarray) -> tuple[np.ndarray, str]:
     return ink.astype(np.float32), polarity
 
 
-def target_stroke_width(image_size: int) -> float:
-    """Training stroke width at `image_size` px (the line art's width scales with the image)."""
-    return STROKE_WIDTH_AT_256 * image_size / 256
-
-
 def check_stroke_width(width, image_size: int) -> float:
     """A target stroke width as a float, or ValueError: finite, from 1 px to an eighth of the image."""
     width = float(width)
@@ -227,72 +214,6 @@ def input_from_steps(steps: dict) -> torch.Tensor:
     """The generator's input (1, 3, S, S) in [-1, 1] from `preprocess_steps`' "normalized" picture."""
     x = torch.from_numpy(np.ascontiguousarray(steps["normalized"])).float()  # (S, S) in [0, 1]
     return normalize_to_neg_one_to_one(x).expand(1, 3, -1, -1).contiguous()  # (1, 3, S, S)
-
-
-# ----------------------------------------------------------------------------- weights files
-def save_generator(path, generator: nn.Module, config_dict: dict, *, half: bool = False,
-                   extra: dict | None = None) -> Path:
-    """Write a generator weights file ("pix2pix-generator/1"), atomically.
-
-    Parameters:
-        path:        where to write (a temporary file beside it is renamed into place)
-        generator:   the network (a `build_generator` U-Net)
-        config_dict: its settings; a `TrainConfig.to_dict()` is fine (only GENERATOR_KEYS are kept)
-        half:        store float tensors as fp16 (half the file; loaded back as fp32)
-        extra:       anything else worth keeping (metrics, epochs, the command); plain types only
-    """
-    config = {k: config_dict[k] for k in GENERATOR_KEYS if k in config_dict}
-    config.setdefault("in_channels", getattr(generator, "in_channels", 3))
-    config.setdefault("out_channels", getattr(generator, "out_channels", 3))
-    missing = [k for k in GENERATOR_KEYS if k not in config]
-    if missing:
-        raise ValueError(f"config_dict lacks the generator settings {missing}")
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
-             for k, v in generator.state_dict().items()}
-    payload = {"format": WEIGHTS_FORMAT, "config": config, "state_dict": state, "extra": dict(extra or {})}
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
-
-
-def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Read a generator weights file (or a full training checkpoint) -> (generator in eval mode, meta).
-
-    meta holds "config" (the generator settings), "extra" and "path". Refused with one line naming
-    the file: pickled objects (never unpickled), NaN or infinite weights, weights that do not fit
-    the network their settings describe (the missing, unexpected and mis-shaped keys are listed).
-    """
-    path = Path(path)
-    data = load_plain(path, "generator weights file")
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a dict with 'state_dict' and 'config', got {type(data).__name__}")
-    if data.get("format") == WEIGHTS_FORMAT:
-        state, config, extra = data.get("state_dict"), data.get("config", {}), data.get("extra", {})
-    elif "generator" in data and "config" in data:  # a full training checkpoint from train.py
-        state, config = data["generator"], data["config"]
-        extra = {k: data[k] for k in ("epoch", "step", "best_val_l1", "data_licence") if k in data}
-        if isinstance(data.get("history"), list) and data["history"]:  # last epoch's metrics, as "val"
-            extra["val"] = {k[4:]: v for k, v in data["history"][-1].items() if k.startswith("val_")}
-    else:
-        raise ValueError(f"{path}: not a generator weights file (format {data.get('format')!r}, "
-                         f"keys {sorted(map(str, data))[:8]})")
-    if not isinstance(state, dict) or not isinstance(config, dict) or not isinstance(extra, dict):
-        raise ValueError(f"{path}: the file has no generator state dict and config")
-    check_finite(state, path)
-    settings = {k: config[k] for k in GENERATOR_KEYS if k in config}
-    try:
-        generator = build_generator(**settings)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: its generator settings {settings} do not describe a network ({err})") from None
-    load_state_exactly(generator, state, path, "generator")
-    if str(device) == "auto":
-        from .train import select_device
-        device = select_device("auto")
-    generator.to(device).eval()
-    full = {**{k: config[k] for k in GENERATOR_KEYS if k in config}}
-    full.setdefault("image_size", 2 ** generator.depth)
-    return generator, {"config": full, "extra": extra, "path": str(path)}
 
 
 # ----------------------------------------------------------------------------- colouring
@@ -397,16 +318,6 @@ def sketch_preview(sketch, *, image_size: int) -> Image.Image:
     return tensor_to_pil(preprocess_sketch(sketch, image_size=image_size))
 
 
-# ----------------------------------------------------------------------------- command line
-def _resolve_weights(path: str | None) -> Path:
-    if path:
-        return Path(path)
-    if not SHIPPED_WEIGHTS.is_file():
-        raise FileNotFoundError(f"{SHIPPED_WEIGHTS}: the shipped generator is not there; "
-                                "pass --weights (e.g. runs/quick/best_generator.pt)")
-    return SHIPPED_WEIGHTS
-
-
 # Pictures `generate` writes carry this text (a PNG text chunk, a JPEG comment): a later run may
 # replace a file that has it, and refuses (without --force) to replace any other file.
 RESULT_TAG = "made by pix2pix_lib generate"
@@ -422,27 +333,13 @@ def made_by_generate(path: Path) -> bool:
     return (tag.decode(errors="replace") if isinstance(tag, bytes) else str(tag)) == RESULT_TAG
 
 
-def _save_result(image: Image.Image, dst: Path) -> None:
-    tagged = {".png": {"pnginfo": _png_tag()}, ".jpg": {"comment": RESULT_TAG}, ".jpeg": {"comment": RESULT_TAG}}
-    save_image_atomic(image, dst, **tagged.get(dst.suffix.lower(), {}))
-
-
-def _png_tag():
-    from PIL.PngImagePlugin import PngInfo
-
+def save_result(image: Image.Image, dst: str | Path) -> Path:
+    """Save a generated picture, tagged with RESULT_TAG (PNG text chunk or JPEG comment), atomically."""
+    dst = Path(dst)
     info = PngInfo()
     info.add_text("Software", RESULT_TAG)
-    return info
-
-
-def _generate_one(generator, src: Path, dst: Path, args) -> str:
-    steps = preprocess_steps(src, image_size=input_size_of(generator), stroke_width=args.stroke_width, measure=False)
-    x = input_from_steps(steps)  # (1, 3, S, S)
-    result = translate(generator, x, mode=args.mode, seed=args.seed)
-    if args.side_by_side:
-        result = side_by_side(tensor_to_pil(x), result)
-    _save_result(result, dst)
-    return steps["polarity"]
+    tagged = {".png": {"pnginfo": info}, ".jpg": {"comment": RESULT_TAG}, ".jpeg": {"comment": RESULT_TAG}}
+    return save_image_atomic(image, dst, **tagged.get(dst.suffix.lower(), {}))
 
 
 def _refuse_overwrite(dst: Path, force: bool) -> None:
@@ -462,95 +359,42 @@ def output_names(files: list[Path]) -> dict[Path, str]:
                    f"{path.stem}_{path.suffix[1:].lower()}.png") for path in files}
 
 
-def run_generate(args) -> int:
-    src = Path(args.sketch)
-    out = Path(args.output)
+def plan_outputs(src: str | Path, out: str | Path, *, force: bool = False) -> list[tuple[Path, Path]]:
+    """[(sketch, output file)] for a sketch file or a folder of them, refusing before any work is done.
+
+    Refused (RefusedError): `out` is the input itself; an output that exists and was not written by
+    `generate` (unless `force`). In a folder, every entry named like an image counts - a broken
+    link or a folder named x.png is planned too, and reported when it fails.
+    """
+    src, out = Path(src), Path(out)
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such sketch file or folder")
-    if args.stroke_width is not None:
-        check_stroke_width(args.stroke_width, 256)  # the range again once the generator's size is known
     if out.exists() and out.resolve() == src.resolve():
         raise RefusedError(f"{out}: -o is the input itself; writing there would replace "
                            f"{'the sketches' if src.is_dir() else 'the drawing'} with the colouring. Choose another -o")
-    if src.is_dir():
-        # Every entry named like an image counts, so a broken link or a folder named x.png is reported.
-        files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-        if not files:
-            raise FileNotFoundError(f"{src}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-        if out.suffix.lower() in IMAGE_SUFFIXES or (out.exists() and not out.is_dir()):
-            raise ValueError(f"{out}: with a folder of sketches, -o must be a folder")
-        names = output_names(files)
-        for path in files:
-            _refuse_overwrite(out / names[path], args.force)  # before any work: nothing half done
-    else:
-        _refuse_overwrite(out, args.force)
-    generator, meta = load_generator(_resolve_weights(args.weights), device=args.device)
     if not src.is_dir():
-        polarity = _generate_one(generator, src, out, args)
-        print(f"{src} -> {out} ({polarity})")
-        return 0
-    failed = 0
-    for path in files:
-        dst = out / names[path]
-        try:
-            polarity = _generate_one(generator, path, dst, args)
-            print(f"{path} -> {dst} ({polarity})")
-        except (ValueError, OSError) as err:  # one bad sketch must not stop the others
-            print(f"skipped {path}: {err}")
-            failed += 1
-    print(f"coloured {len(files) - failed} of {len(files)} sketches with {meta['path']}"
-          + (f"; {failed} failed (listed above)" if failed else ""))
-    return 1 if failed else 0
+        _refuse_overwrite(out, force)
+        return [(src, out)]
+    files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"{src}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    if out.suffix.lower() in IMAGE_SUFFIXES or (out.exists() and not out.is_dir()):
+        raise ValueError(f"{out}: with a folder of sketches, -o must be a folder")
+    names = output_names(files)
+    plan = [(path, out / names[path]) for path in files]
+    for _, dst in plan:
+        _refuse_overwrite(dst, force)
+    return plan
 
 
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("generate", help="colour a sketch (or a folder of sketches) with a generator",
-                              description="Colour sketches with a trained generator. Without --weights, "
-                                          "the shipped OpenMoji doodle generator is used.")
-    p.add_argument("sketch", help="a sketch image, or a folder of them")
-    p.add_argument("-o", "--output", required=True, help="output image (or folder, in folder mode)")
-    p.add_argument("--weights", default=None, help=f"generator weights (default: {SHIPPED_WEIGHTS.name})")
-    p.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
-                   help=f"eval: dropout off, running stats; paper: dropout on, batch stats (section 3.3); "
-                        f"default {DEFAULT_MODE}")
-    p.add_argument("--seed", type=int, default=None, help="dropout noise seed for --mode paper")
-    p.add_argument("--stroke-width", type=float, default=None, help="target stroke width in px")
-    p.add_argument("--side-by-side", action="store_true", help="write sketch | result side by side")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps, or auto (the fastest there is)")
-    p.add_argument("--force", action="store_true",
-                   help="replace existing output files that generate did not write (never the input)")
-    p.set_defaults(func=run_generate)
-    register_export_cli(subparsers)
+def colorize_file(generator: nn.Module, src: str | Path, dst: str | Path, *, mode: str = DEFAULT_MODE,
+                  seed: int | None = None, stroke_width: float | None = None, with_sketch: bool = False) -> str:
+    """Colour one sketch file into `dst` (`save_result`); returns the ink polarity assumed.
 
-
-def run_export(args) -> int:
-    out = Path(args.output)
-    if out.exists() and out.resolve() == Path(args.weights).resolve():
-        raise RefusedError(f"{out}: -o is the input itself; choose another file name")
-    if out.is_dir() or (out.exists() and not is_weights_file(out)):
-        raise RefusedError(f"{out}: exists and is not a pix2pix weights file; it is left as it is (choose another -o)")
-    generator, meta = load_generator(args.weights)
-    extra = {**meta["extra"], "exported_from": str(args.weights), **({"note": args.note} if args.note else {})}
-    out = save_generator(args.output, generator, meta["config"], half=args.half, extra=extra)
-    print(f"{args.weights} -> {out} ({out.stat().st_size / 1e6:.1f} MB{', fp16' if args.half else ''})")
-    return 0
-
-
-def is_weights_file(path: Path) -> bool:
-    """True when `path` is a generator file or checkpoint this library wrote (so export may replace it)."""
-    try:
-        data = load_plain(path, mmap=True)
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and data.get("format") in (WEIGHTS_FORMAT, "pix2pix-checkpoint/1")
-
-
-def register_export_cli(subparsers) -> None:
-    p = subparsers.add_parser("export", help="write a compact generator file from a run (e.g. fp16 for shipping)",
-                              description="Copy a generator (best_generator.pt, or a full checkpoint) into a "
-                                          "standalone weights file, optionally in half precision.")
-    p.add_argument("weights", help="best_generator.pt, generator.pt or checkpoint.pt of a run")
-    p.add_argument("-o", "--output", required=True, help="the weights file to write")
-    p.add_argument("--half", action="store_true", help="store fp16 tensors (half the size; loaded as fp32)")
-    p.add_argument("--note", default=None, help="free text stored with the weights (e.g. the licence)")
-    p.set_defaults(func=run_export)
+    with_sketch: write the preprocessed sketch and the result side by side.
+    """
+    steps = preprocess_steps(src, image_size=input_size_of(generator), stroke_width=stroke_width, measure=False)
+    x = input_from_steps(steps)  # (1, 3, S, S)
+    result = translate(generator, x, mode=mode, seed=seed)
+    save_result(side_by_side(tensor_to_pil(x), result) if with_sketch else result, dst)
+    return steps["polarity"]

@@ -1,4 +1,4 @@
-"""Images <-> tensors: the one place that knows the networks work in [-1, 1].
+"""Images: files in (EXIF, size limits) and out (atomic), tensors in [-1, 1], grids and credit bands.
 
 Every other module (datasets, training samples, generation, the canvas, notebooks) converts
 through these functions, so the convention cannot drift.
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from torchvision.utils import make_grid
 
 from .files import atomic_path
 
@@ -126,3 +127,32 @@ def save_image_atomic(image: Image.Image, path: str | Path, **save_kwargs) -> Pa
     with atomic_path(path) as tmp:
         image.save(tmp, format=fmt, **save_kwargs)
     return path
+
+
+def make_sample_grid(real_a: torch.Tensor, fake_b: torch.Tensor, real_b: torch.Tensor) -> Image.Image:
+    """One row per example: input | generated | target. Tensors (N, 3, H, W) in [-1, 1]."""
+    if not (real_a.shape == fake_b.shape == real_b.shape):
+        raise ValueError(f"shapes differ: {tuple(real_a.shape)}, {tuple(fake_b.shape)}, {tuple(real_b.shape)}")
+    triplets = torch.stack([real_a, fake_b, real_b], dim=1).flatten(0, 1)  # (3N, 3, H, W), row-major
+    grid = make_grid(unnormalize_to_zero_to_one(triplets.detach().float().cpu()), nrow=3, padding=2,
+                     pad_value=1.0)
+    return Image.fromarray(grid.mul(255).round().byte().permute(1, 2, 0).numpy())
+
+
+def credit_band(image: Image.Image, text: str, *, line_height: int = 14) -> Image.Image:
+    """A copy of `image` with `text` in a white band under it, wrapped to the image's width."""
+    image = image.convert("RGB")
+    text = text.replace("\u2013", "-").replace("\u2014", "-")  # PIL's built-in font has no dashes
+    measure = ImageDraw.Draw(image)
+    lines: list[str] = []
+    for word in text.split():
+        if lines and measure.textlength(f"{lines[-1]} {word}") <= image.width - 8:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    out = Image.new("RGB", (image.width, image.height + line_height * len(lines) + 4), "white")
+    out.paste(image, (0, 0))
+    draw = ImageDraw.Draw(out)
+    for i, line in enumerate(lines):
+        draw.text((4, image.height + 2 + i * line_height), line, fill=(90, 90, 90))
+    return out

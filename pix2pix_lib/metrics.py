@@ -19,18 +19,20 @@ cache, or the path in $PIX2PIX_FID_WEIGHTS / $PIX2PIX_LPIPS_WEIGHTS); otherwise 
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Subset
+from torchmetrics.functional.image.lpips import _LPIPS
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from .imaging import unnormalize_to_zero_to_one
-from .weights import load_plain
+from .data.paired import PairedImageDataset
+from .runtime import select_device
+from .weights import load_generator, load_plain
 
 METRICS = ("l1", "l1_changed", "psnr", "ssim", "sharpness", "colourfulness")
 PERCEPTUAL_METRICS = ("fid", "lpips")
@@ -186,9 +188,7 @@ def build_lpips(weights: str | Path | None = None):
     a full AlexNet state dict or only its `features.*` entries will do.
     """
     # torchmetrics' public LPIPS class always asks torchvision for the pretrained backbone (a
-    # download when missing); its inner module can start from a random backbone that we fill in.
-    from torchmetrics.functional.image.lpips import _LPIPS
-
+    # download when missing); its inner module (_LPIPS) can start from a random backbone we fill in.
     path = Path(weights) if weights is not None else perceptual_weights_path("lpips")
     if not path.is_file():
         return None, f"skipped: weights not found at {path}"
@@ -279,11 +279,6 @@ def evaluate_weights(weights: str | Path, data: str | Path, *, split: str = "val
     The image size comes from the weights' config; the split is read at that size without jitter
     or flips. `max_images` evaluates that many pairs spread evenly over the split.
     """
-    from torch.utils.data import DataLoader, Subset
-
-    from .data.paired import PairedImageDataset
-    from .generate import load_generator
-    from .train import select_device
 
     weights, data = Path(weights), Path(data)
     if not weights.is_file():
@@ -335,37 +330,3 @@ def format_metrics_table(metrics: dict, baseline: dict | None = None) -> str:
     return "\n".join(lines + [f"{key}: {note}" for key, note in notes.items()])
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    report = evaluate_weights(args.weights, args.data, split=args.split, batch_size=args.batch_size,
-                              max_images=args.max_images, device=args.device, perceptual=not args.no_perceptual,
-                              fid_weights=args.fid_weights, lpips_weights=args.lpips_weights)
-    print(f"{report['weights']} on {report['data']}/{report['split']}: {report['images']} pairs at "
-          f"{report['image_size']} px ({report['device']})")
-    print(format_metrics_table(report["metrics"], report["baseline"]))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "evaluate", help="metrics of a generator on a validation split (L1, PSNR, SSIM, FID, LPIPS)",
-        description="Evaluate a generator weights file on <data>/<split>: L1, L1 on the changed pixels, "
-                    "PSNR, SSIM, sharpness, colourfulness, and FID / LPIPS when their weights are on disk (never "
-                    "downloaded), beside the copy-the-sketch baseline. The image size comes from the weights.")
-    p.add_argument("--weights", required=True, help="generator weights file (.pt from training or save_generator)")
-    p.add_argument("--data", required=True, help="dataset folder holding <split>/ with A|B images")
-    p.add_argument("--split", default="val", help="sub-folder to evaluate (default: val)")
-    p.add_argument("--json", default=None, help="also write the report to this JSON file")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-images", type=int, default=None, help="evaluate N pairs spread over the split")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
-    p.add_argument("--no-perceptual", action="store_true", help="leave FID and LPIPS out")
-    p.add_argument("--fid-weights", default=None,
-                   help=f"Inception weights for FID (default: ${FID_WEIGHTS_ENV} or <torch hub>/checkpoints/{FID_WEIGHTS_FILE})")
-    p.add_argument("--lpips-weights", default=None,
-                   help=f"AlexNet weights for LPIPS (default: ${LPIPS_WEIGHTS_ENV} or <torch hub>/checkpoints/{LPIPS_WEIGHTS_FILE})")
-    p.set_defaults(func=run_evaluate)

@@ -14,37 +14,30 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import math
-import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .files import DiskFullError, RefusedError, atomic_path, exclusive_lock, is_ours, mark_ours
-from .config import TrainConfig
-from .imaging import save_image_atomic
+from .config import TrainConfig, resume_changes
+from .data.paired import PairedImageDataset
+from .data.sketch_augment import DoodleAugment
+from .files import DiskFullError, RefusedError, atomic_path, exclusive_lock, is_ours, mark_ours, read_json
+from .imaging import make_sample_grid, save_image_atomic
 from .metrics import evaluate_generator
-from .models import (
-    GANLoss,
-    PatchDiscriminator,
-    build_generator,
-    discriminator_objective,
-    generator_objective,
-    n_layers_for_patch,
-    set_requires_grad,
-)
-from .viz import make_sample_grid
-from .weights import check_finite, check_state_fits, load_plain
+from .models import (GANLoss, PatchDiscriminator, build_generator, discriminator_objective, generator_objective,
+                     n_layers_for_patch, set_requires_grad)
+from .runtime import (auto_precision, average_gradients, broadcast_buffers, rank_and_world, rng_states,
+                      seed_everything, select_device, set_rng_states)
+from .weights import (check_finite, check_state_fits, checkpoint_config, read_checkpoint, save_checkpoint,
+                      save_generator)
 
 CHECKPOINT = "checkpoint.pt"           # everything needed to resume
 BEST_GENERATOR = "best_generator.pt"   # generator with the lowest validation L1
@@ -56,52 +49,8 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def select_device(name: str = "auto") -> torch.device:
-    """"auto": CUDA if present, then Apple's MPS, else CPU. Any other name is used as given."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def auto_precision(device: torch.device) -> str:
-    """The fastest precision that trains well on `device`.
-
-    CUDA: bf16 where the GPU supports it (Ampere and newer), else fp16 with a gradient scaler.
-    CPU: bf16 only with native bf16 instructions (avx512_bf16 / AMX): 1.4x here; emulated, it
-    gains nothing. Anything else: fp32.
-    """
-    if device.type == "cuda":
-        # Compute capability 8.0+ (Ampere) has bf16 tensor cores; is_bf16_supported() also says yes for
-        # older GPUs that only emulate bf16 (a T4), which is slower there than fp16 with a scaler.
-        return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
-    if device.type == "cpu":
-        try:
-            flags = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return "fp32"
-        return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
-    return "fp32"
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rank_and_world() -> tuple[int, int]:
-    """(rank, world size) under torch.distributed, else (0, 1)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
 @dataclass
-class Pix2Pix:
+class TrainingState:
     """The trainable state of a run: networks, objective, optimisers, schedules, counters."""
 
     config: TrainConfig
@@ -121,7 +70,7 @@ class Pix2Pix:
     data: dict = field(default_factory=dict)  # what it trains on: path, fingerprint, files, licence
 
     @classmethod
-    def from_config(cls, config: TrainConfig, device: torch.device | str | None = None) -> "Pix2Pix":
+    def from_config(cls, config: TrainConfig, device: torch.device | str | None = None) -> "TrainingState":
         device = torch.device(device) if device is not None else select_device(config.device)
         if config.precision == "auto":
             config = config.replace(precision=auto_precision(device))
@@ -223,9 +172,7 @@ class Pix2Pix:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "epoch": self.epoch, "step": self.step, "best_val_l1": self.best_val_l1, "history": self.history,
             "data": self.data, "data_licence": self.data.get("licence", {}),
-            "rng": {"torch": torch.get_rng_state(), "numpy": _numpy_state_to_tensors(np.random.get_state()),
-                    "python": _python_state_to_list(random.getstate()),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            "rng": rng_states(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -246,79 +193,17 @@ class Pix2Pix:
         self.epoch, self.step, self.best_val_l1 = state["epoch"], state["step"], state["best_val_l1"]
         self.history = list(state["history"])
         self.data = dict(state.get("data") or {})
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(_numpy_state_from_tensors(rng["numpy"]))
-        random.setstate(_python_state_from_list(rng["python"]))
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        set_rng_states(state["rng"])
 
 
-# RNG states in a form `torch.load(weights_only=True)` accepts: tensors, lists, ints, strings.
-def _numpy_state_to_tensors(state) -> list:
-    return [state[0], torch.from_numpy(state[1].astype(np.int64)), *state[2:]]
-
-
-def _numpy_state_from_tensors(state: list):
-    return (state[0], state[1].numpy().astype(np.uint32), *state[2:])
-
-
-def _python_state_to_list(state) -> list:
-    return [state[0], list(state[1]), state[2]]
-
-
-def _python_state_from_list(state: list):
-    return (state[0], tuple(state[1]), state[2])
-
-
-def save_checkpoint(model: Pix2Pix, path: str | Path) -> Path:
-    """Write the full training state atomically: a unique temporary file, then a rename."""
-    path = Path(path)
-    with atomic_path(path, what="checkpoint") as tmp:
-        torch.save(model.state_dict(), tmp)
-    return path
-
-
-CHECKPOINT_FORMAT = "pix2pix-checkpoint/1"
-# Every field a checkpoint must have, and its type: a file that lacks one is refused by name.
-CHECKPOINT_FIELDS = {"config": dict, "generator": dict, "discriminator": dict, "opt_g": dict, "opt_d": dict,
-                     "sched_g": dict, "sched_d": dict, "epoch": int, "step": int, "best_val_l1": (int, float),
-                     "history": list, "rng": dict}
-RNG_FIELDS = {"torch": torch.Tensor, "numpy": list, "python": list, "cuda": list}
-
-
-def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
-    """A checkpoint's contents, checked: ValueError names a missing or mistyped field."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint there")
-    state = load_plain(path, "pix2pix checkpoint", mmap=mmap)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a pix2pix training checkpoint (no {CHECKPOINT_FORMAT!r} format tag)")
-    for fields, where in ((CHECKPOINT_FIELDS, state), (RNG_FIELDS, state.get("rng") or {})):
-        prefix = "rng." if fields is RNG_FIELDS else ""
-        for name, kind in fields.items():
-            if name not in where:
-                raise ValueError(f"{path}: the checkpoint has no field '{prefix}{name}'; it is damaged or "
-                                 "from another program, and cannot be resumed")
-            if not isinstance(where[name], kind) or isinstance(where[name], bool):
-                raise ValueError(f"{path}: the checkpoint's field '{prefix}{name}' is a "
-                                 f"{type(where[name]).__name__}, expected {getattr(kind, '__name__', 'a number')}")
-    try:
-        TrainConfig.from_dict(state["config"])
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: the checkpoint's config is not valid ({err})") from None
-    return state
-
-
-def load_checkpoint(path: str | Path, device: torch.device | str | None = None, **config_overrides) -> Pix2Pix:
-    """Rebuild a Pix2Pix from a checkpoint (config included) to continue training.
+def load_checkpoint(path: str | Path, device: torch.device | str | None = None, **config_overrides) -> TrainingState:
+    """Rebuild a TrainingState from a checkpoint (config included) to continue training.
 
     `config_overrides` change stored settings that may change between sessions (e.g. `epochs`
     to train longer); the schedules are rebuilt from the updated config.
     """
     state = read_checkpoint(path)
-    model = Pix2Pix.from_config(TrainConfig.from_dict(state["config"]).replace(**config_overrides), device)
+    model = TrainingState.from_config(TrainConfig.from_dict(state["config"]).replace(**config_overrides), device)
     for name in ("generator", "discriminator"):
         check_finite(state[name], path)
         check_state_fits(getattr(model, name), state[name], path, name)
@@ -330,73 +215,10 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None, 
     return model
 
 
-# Settings a resumed run may change: its length, and how (not what) it computes.
-# (`device` too: it is not a setting of the run but of this process, passed to load_checkpoint.)
-RESUME_MAY_CHANGE = ("epochs", "epochs_decay", "precision", "channels_last", "compile", "num_workers",
-                     "n_samples", "max_val_batches")
-
-
-def checkpoint_config(path: str | Path) -> TrainConfig:
-    """The TrainConfig stored in a checkpoint, without building its networks."""
-    return TrainConfig.from_dict(read_checkpoint(path, mmap=True)["config"])
-
-
-def resume_changes(stored: TrainConfig, requested: TrainConfig, path: str | Path) -> dict:
-    """The fields of `requested` to apply when resuming the run stored with `stored`.
-
-    Anything that changes what is learned (networks, data, objective, optimiser, seed) must match:
-    a mismatch raises instead of silently training with the stored settings.
-    """
-    differ = [f.name for f in dataclasses.fields(TrainConfig)
-              if f.name not in RESUME_MAY_CHANGE + ("device", "notes")
-              and getattr(stored, f.name) != getattr(requested, f.name)]
-    if differ:
-        listed = ", ".join(f"{k}={getattr(stored, k)!r} (asked: {getattr(requested, k)!r})" for k in differ)
-        raise ValueError(f"{path}: cannot resume with different settings: the run was trained with {listed}. "
-                         f"Resume with the run's own settings (only {', '.join(RESUME_MAY_CHANGE)} and device may "
-                         f"change), or train into another output folder.")
-    return {k: getattr(requested, k) for k in RESUME_MAY_CHANGE}
-
-
-# --- data parallel across processes -------------------------------------------------------------
-def average_gradients(module: nn.Module) -> None:
-    """All-reduce and average the gradients of `module` across torch.distributed processes.
-
-    This is the arithmetic DistributedDataParallel performs. We call it by hand because pix2pix
-    runs D three times per step (real pair, fake pair, then inside G's loss with D frozen), and
-    DDP's wrapper expects one forward per backward. One flat all_reduce per network.
-    """
-    _, world = rank_and_world()
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if world == 1 or not grads:
-        return
-    flat = torch.cat([g.flatten() for g in grads])
-    torch.distributed.all_reduce(flat)
-    flat /= world
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
-def broadcast_buffers(module: nn.Module) -> None:
-    """Copy rank 0's batch-norm running statistics to every rank (they drift apart per shard)."""
-    if rank_and_world()[1] > 1:
-        for buffer in module.buffers():
-            torch.distributed.broadcast(buffer, src=0)
-
-
 # --- datasets and loaders -----------------------------------------------------------------------
 def make_datasets(config: TrainConfig, data_root: str | Path):
     """(train, val) paired datasets for `config` (jitter and flips on train only)."""
-    from .data.paired import PairedImageDataset
-
-    augment = None
-    if config.augment == "doodle":
-        from .data.sketch_augment import DoodleAugment
-        augment = DoodleAugment()
-    elif config.augment != "none":
-        raise ValueError(f"unknown augment {config.augment!r}: choose 'none' or 'doodle'")
+    augment = DoodleAugment() if config.augment == "doodle" else None  # TrainConfig checked the name
     common = dict(image_size=config.image_size, direction=config.direction)
     train = PairedImageDataset(data_root, "train", load_size=config.load_size, flip=config.flip,
                                augment=augment, **common)
@@ -420,7 +242,7 @@ def make_train_loader(config: TrainConfig, dataset, epoch: int) -> DataLoader:
 
 
 # --- one epoch, and the loop around it ----------------------------------------------------------
-def train_one_epoch(model: Pix2Pix, loader: DataLoader, *, progress: bool = True) -> dict[str, float]:
+def train_one_epoch(model: TrainingState, loader: DataLoader, *, progress: bool = True) -> dict[str, float]:
     """Train for one pass over `loader` (or `max_steps_per_epoch` batches). Returns mean losses."""
     model.generator.train()
     model.discriminator.train()
@@ -508,8 +330,6 @@ def check_run_folder(out_dir: Path) -> None:
 
 def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end, progress, datasets,
          skip_bad) -> list[dict]:
-    from .generate import save_generator
-
     rank, world = rank_and_world()
     checkpoint_path = out_dir / CHECKPOINT
     if checkpoint_path.exists() and not resume:
@@ -522,7 +342,7 @@ def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end,
         config = model.config
     else:
         seed_everything(config.seed)  # the same seed on every rank: identical initial weights
-        model = Pix2Pix.from_config(config)
+        model = TrainingState.from_config(config)
     if rank == 0:
         mark_ours(out_dir, "training run")
 
@@ -588,14 +408,12 @@ def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end,
     return model.history
 
 
-def save_epoch(model: Pix2Pix, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, meta: dict) -> Path:
+def save_epoch(model: TrainingState, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, meta: dict) -> Path:
     """An epoch's files: sample grid, generator (and best), checkpoint last, then the log. Returns the grid's path.
 
     The checkpoint goes after the generators: a crash before it re-runs the epoch. A full disk at any
     of these writes stops the run with the previous checkpoint intact, so --resume repeats the epoch.
     """
-    from .generate import save_generator
-
     checkpoint = out_dir / CHECKPOINT
     try:
         samples_path = save_image_atomic(grid, out_dir / "samples" / f"epoch_{model.epoch:03d}.png")
@@ -615,7 +433,7 @@ def save_epoch(model: Pix2Pix, out_dir: Path, grid: Image.Image, row: dict, *, i
     return samples_path
 
 
-def check_data(model: Pix2Pix, train_set, val_set, data_root, *, skip_bad: bool, checkpoint: Path) -> dict:
+def check_data(model: TrainingState, train_set, val_set, data_root, *, skip_bad: bool, checkpoint: Path) -> dict:
     """Check every pair file before the first step, and that a resumed run sees the data it began with.
 
     Returns the run's data record (path, fingerprint, file count, licence) for the checkpoint.
@@ -641,9 +459,7 @@ def data_licence(data_root: str | Path) -> dict:
 
     Weights trained on CC BY-SA data are shared under the same terms: the file says so itself.
     """
-    from .data.openmoji import read_manifest
-
-    manifest = read_manifest(data_root) or {}
+    manifest = read_json(Path(data_root) / "manifest.json") or {}
     licence = {k: manifest[k] for k in ("attribution", "license", "license_url", "changes") if k in manifest}
     attribution = Path(data_root) / "ATTRIBUTION.txt"
     if not licence and attribution.is_file():
@@ -666,70 +482,3 @@ def read_log(path: str | Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
-# --- command line -------------------------------------------------------------------------------
-def _parse_bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {text!r}")
-
-
-def register_cli(subparsers) -> None:
-    from .config import PRESETS
-
-    p = subparsers.add_parser(
-        "train", help="train a pix2pix generator on A|B pairs",
-        description="Train pix2pix on a folder of A|B pairs (<data>/train, <data>/val). Every field of "
-                    "the preset can be overridden, e.g. --image-size 64 --lr-g 1e-4. Writes samples/, "
-                    "log.csv, generator.pt, best_generator.pt and checkpoint.pt to --out.")
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="starting settings: paper (256 px, batch 1), seed (batch 4, lr G 1e-4, lr D 5e-5), "
-                        "quick (128 px, small nets, bf16 where the CPU has it; ~10 min on a 2-core CPU). "
-                        "Default: quick, or with --resume the run's own settings")
-    p.add_argument("--data", required=True, help="dataset folder holding train/ and val/ A|B images")
-    p.add_argument("--out", required=True, help="run folder for checkpoints, samples and the log")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out (refused if there is none)")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="leave out pair files that fail the check made before the first step, instead of stopping")
-    p.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch remains)")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "notes":
-            continue
-        kind = {"bool": _parse_bool, "int": int, "float": float}.get(str(f.type).split(" |")[0], str)
-        if str(f.type).startswith("int | None"):
-            kind = int
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
-                       help=f"override {f.name} (preset value otherwise)")
-    p.set_defaults(func=run_train)
-
-
-def run_train(args) -> int:
-    from .config import preset
-
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                 if getattr(args, f.name, None) is not None}
-    checkpoint = Path(args.out) / CHECKPOINT
-    if args.resume and args.preset is None and checkpoint.is_file():
-        config = checkpoint_config(checkpoint).replace(**overrides)  # continue with the run's own settings
-    else:
-        config = preset(args.preset or "quick", **overrides)
-    if torch.distributed.is_available() and "LOCAL_RANK" in os.environ and not torch.distributed.is_initialized():
-        # Launched by torchrun: one process per device (gloo on CPU, nccl on CUDA).
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":  # before the group exists, so NCCL binds each process to its own GPU
-            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-            config = config.replace(device=f"cuda:{os.environ['LOCAL_RANK']}")
-        torch.distributed.init_process_group(backend)
-    rank = rank_and_world()[0]
-    try:
-        history = fit(config, args.data, args.out, resume=args.resume, progress=not args.quiet,
-                      skip_bad=args.skip_bad)
-    finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-    if history and rank == 0:
-        best = min(history, key=lambda row: row["val_l1"])
-        print(f"best validation L1 {best['val_l1']:.4f} at epoch {int(best['epoch'])}: "
-              f"{Path(args.out) / BEST_GENERATOR}")
-    return 0

@@ -1,23 +1,15 @@
-"""Pictures shared by training and the notebooks: sample grids, image rows, PatchGAN views."""
+"""Figures for the notebooks: image rows, PatchGAN views, loss curves, and the live training monitor."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FormatStrFormatter
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torchvision.utils import make_grid
 
-from .imaging import pil_to_tensor, tensor_to_pil, unnormalize_to_zero_to_one
-
-
-def make_sample_grid(real_a: torch.Tensor, fake_b: torch.Tensor, real_b: torch.Tensor) -> Image.Image:
-    """One row per example: input | generated | target. Tensors (N, 3, H, W) in [-1, 1]."""
-    if not (real_a.shape == fake_b.shape == real_b.shape):
-        raise ValueError(f"shapes differ: {tuple(real_a.shape)}, {tuple(fake_b.shape)}, {tuple(real_b.shape)}")
-    triplets = torch.stack([real_a, fake_b, real_b], dim=1).flatten(0, 1)  # (3N, 3, H, W), row-major
-    grid = make_grid(unnormalize_to_zero_to_one(triplets.detach().float().cpu()), nrow=3, padding=2,
-                     pad_value=1.0)
-    return Image.fromarray(grid.mul(255).round().byte().permute(1, 2, 0).numpy())
+from .imaging import pil_to_tensor, tensor_to_pil
+from .train import EpochReport
 
 
 # --- notebook figures (introduced in notebook 02; reused by training and evaluation) ----------
@@ -25,14 +17,6 @@ def make_sample_grid(real_a: torch.Tensor, fake_b: torch.Tensor, real_b: torch.T
 # (3, H, W) or (1, 3, H, W) in [-1, 1], or a NumPy array (H, W) / (H, W, 3). Figures are made with
 # pyplot, so a notebook shows them inline; each function also returns its Figure for saving.
 # A cell that ends in one of these calls shows the figure twice; end it with `;` or assign it.
-
-def _pyplot():
-    # Imported on first use: the trainer imports this module for make_sample_grid only, and
-    # should neither pay for pyplot nor have it pick a GUI backend.
-    import matplotlib.pyplot as plt
-
-    return plt
-
 
 def as_display_array(image) -> np.ndarray:
     """Any course image -> a NumPy array that `imshow` draws with the right colours."""
@@ -71,7 +55,6 @@ def show_images(images, titles=None, *, ncols: int | None = None, size: float = 
         raise ValueError(f"{len(images)} images but {len(titles)} titles")
     ncols = ncols or len(images)
     nrows = -(-len(images) // ncols)
-    plt = _pyplot()
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
                              squeeze=False)
     for k, ax in enumerate(axes.flat):
@@ -91,25 +74,6 @@ def credit(fig, text: str):
     """Write a credit line (e.g. `openmoji_attribution()`) small, under a figure; returns the figure."""
     fig.text(0.5, 0.0, text, ha="center", va="top", fontsize=8, color="dimgray")
     return fig
-
-
-def credit_band(image: Image.Image, text: str, *, line_height: int = 14) -> Image.Image:
-    """A copy of `image` with `text` in a white band under it, wrapped to the image's width."""
-    image = image.convert("RGB")
-    text = text.replace("\u2013", "-").replace("\u2014", "-")  # PIL's built-in font has no dashes
-    measure = ImageDraw.Draw(image)
-    lines: list[str] = []
-    for word in text.split():
-        if lines and measure.textlength(f"{lines[-1]} {word}") <= image.width - 8:
-            lines[-1] += f" {word}"
-        else:
-            lines.append(word)
-    out = Image.new("RGB", (image.width, image.height + line_height * len(lines) + 4), "white")
-    out.paste(image, (0, 0))
-    draw = ImageDraw.Draw(out)
-    for i, line in enumerate(lines):
-        draw.text((4, image.height + 2 + i * line_height), line, fill=(90, 90, 90))
-    return out
 
 
 def draw_box(image, box: tuple[int, int, int, int], *, color="red", width: int = 2) -> Image.Image:
@@ -172,7 +136,6 @@ def show_patch_scores(image, scores, *, title: str | None = None, label: str = "
     array = as_display_array(image)
     score = _score_map(scores)
     height, width = array.shape[:2]
-    plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(3 * size + 0.8, size + (0.4 if title else 0)), layout="constrained")
     axes[0].imshow(array, cmap="gray" if array.ndim == 2 else None)
     axes[0].set_title("image")
@@ -194,14 +157,11 @@ def show_patch_scores(image, scores, *, title: str | None = None, label: str = "
 def plot_loss_curves(curves: dict, *, ax=None, logy: bool = True, xlabel: str = "step",
                      ylabel: str = "loss"):
     """One line per named curve ({"U-Net": [...], "encoder-decoder": [...]}); returns the Axes."""
-    plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     for name, values in curves.items():
         ax.plot(range(1, len(values) + 1), list(values), label=name)
     if logy:
-        from matplotlib.ticker import FormatStrFormatter
-
         ax.set_yscale("log")
         for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
             axis_formatter(FormatStrFormatter("%.2g"))  # 0.3, not 3x10^-1
@@ -233,7 +193,6 @@ def plot_skip_comparison(sketch, target, outputs: dict, *, curves: dict | None =
     panels = [("input A", sketch)] + [(f"{name}\nL1 {_l1(img, target):.3f}", img) for name, img in outputs.items()]
     panels.append(("target B", target))
     nrows, ncols = (2 if zoom else 1), len(panels) + (1 if curves else 0)
-    plt = _pyplot()
     fig = plt.figure(figsize=(size * ncols, size * nrows + 0.3))
     grid = fig.add_gridspec(nrows, ncols)
     for k, (title, img) in enumerate(panels):
@@ -251,3 +210,79 @@ def plot_skip_comparison(sketch, target, outputs: dict, *, curves: dict | None =
         plot_loss_curves(curves, ax=fig.add_subplot(grid[:, -1]), ylabel="L1 loss")
     fig.tight_layout()
     return fig
+
+
+# --- the live training monitor (notebook 03) -----------------------------------------------------
+# A live view of a training run: loss curves, validation L1 and the latest samples.
+#     monitor = TrainingMonitor()
+#     fit(config, data, out, on_epoch_end=monitor)
+# After every epoch the same output area is redrawn (no scroll of 100 plots). Outside a notebook
+# it only keeps the figure; `monitor.figure` is there to save or show.
+LOSS_CURVES = {  # log.csv column -> label
+    "loss_D_real": "D on real pairs",
+    "loss_D_fake": "D on generated pairs",
+    "loss_G_gan": "G adversarial",
+}
+
+
+def plot_history(history: list[dict], *, baseline_l1: float | None = None, axes=None):
+    """Two panels: the adversarial losses, and L1 (train, validation, copy-the-sketch baseline)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    ax_gan, ax_l1 = axes
+    epochs = [row["epoch"] for row in history]
+    for key, label in LOSS_CURVES.items():
+        if any(key in row for row in history):
+            ax_gan.plot(epochs, [row.get(key, float("nan")) for row in history], marker="o", label=label)
+    ax_gan.axhline(0.6931, color="grey", lw=0.8, ls=":", label="log 2: D can't tell")
+    ax_gan.set(title="adversarial losses", xlabel="epoch", ylabel="BCE")
+    ax_gan.legend(fontsize=8)
+    # Training L1 is in [-1, 1] units; validation metrics in [0, 1]: halve the former to compare.
+    ax_l1.plot(epochs, [row["loss_G_L1"] / 2 for row in history], marker="o", label="train L1")
+    ax_l1.plot(epochs, [row["val_l1"] for row in history], marker="o", label="validation L1")
+    if baseline_l1 is not None:
+        ax_l1.axhline(baseline_l1, color="grey", ls="--", label="copy the sketch")
+    ax_l1.set(title="L1 distance to the target ([0, 1] units)", xlabel="epoch")
+    ax_l1.legend(fontsize=8)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return axes
+
+
+class TrainingMonitor:
+    """`on_epoch_end` callback: redraws curves and the sample grid in one notebook output."""
+
+    def __init__(self, *, baseline_l1: float | None = None, show_samples: bool = True):
+        self.baseline_l1, self.show_samples = baseline_l1, show_samples
+        self.figure = None
+        self._handle = None
+
+    def __call__(self, report: EpochReport) -> None:
+        # Not interactive while we draw: the notebook shows the figure only through our display
+        # handle. (`with`: the user's own pyplot figures still show themselves afterwards.)
+        with plt.ioff():
+            self._draw(report)
+        try:
+            from IPython.display import display
+
+            if self._handle is None:
+                self._handle = display(self.figure, display_id=True)
+            else:
+                self._handle.update(self.figure)
+        except ImportError:
+            pass
+        plt.close(self.figure)
+
+    def _draw(self, report: EpochReport) -> None:
+        self.figure = plt.figure(figsize=(11, 3.6 + (4.5 if self.show_samples else 0)))
+        grid = self.figure.add_gridspec(2 if self.show_samples else 1, 2,
+                                        height_ratios=[1, 1.3] if self.show_samples else None)
+        plot_history(report.history, baseline_l1=self.baseline_l1,
+                     axes=[self.figure.add_subplot(grid[0, 0]), self.figure.add_subplot(grid[0, 1])])
+        if self.show_samples:
+            ax = self.figure.add_subplot(grid[1, :])
+            ax.imshow(report.samples)
+            ax.set_title(f"epoch {report.epoch}/{report.total_epochs}: sketch | generated | target "
+                         f"(validation; L1 {report.val['l1']:.4f})")
+            ax.axis("off")
+        self.figure.tight_layout()

@@ -1,9 +1,14 @@
-"""Reading torch files safely: plain tensors only, finite values, and weights that fit their network.
+"""The two file formats: generator weights ("pix2pix-generator/1") and training checkpoints.
 
-Every `.pt` the library opens (generator files, training checkpoints, FID/LPIPS backbones) goes
-through `load_plain`: `torch.load(..., weights_only=True)`, with errors that say what is wrong in
-one line. A file that holds pickled Python objects is refused, never unpickled: loading it could
-run code (PyTorch's own message suggests retrying with weights_only=False - we never do).
+    generator file   {"format", "config": the generator's settings, "state_dict", "extra": metrics, licence}
+    checkpoint       {"format", "config": the whole TrainConfig, both networks, optimisers, schedules,
+                      scaler, epoch, step, best_val_l1, history, rng, data (path, fingerprint, licence)}
+
+Every `.pt` the library opens (these two, FID/LPIPS backbones) goes through `load_plain`:
+`torch.load(..., weights_only=True)`, with errors that say what is wrong in one line. A file that
+holds pickled Python objects is refused, never unpickled: loading it could run code (PyTorch's own
+message suggests retrying with weights_only=False - we never do). Weights must be finite and fit
+the network their settings describe, or the missing, unexpected and mis-shaped keys are listed.
 """
 
 from __future__ import annotations
@@ -12,6 +17,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from .config import TrainConfig
+from .files import atomic_path
+from .models import build_generator
+from .runtime import select_device
 
 
 def load_plain(path: str | Path, what: str = "weights file", *, mmap: bool = False):
@@ -77,3 +87,146 @@ def check_state_fits(module: nn.Module, state: dict, path: str | Path, what: str
     if problems:
         raise ValueError(f"{path}: the weights do not fit the {what} its settings describe: "
                          + "; ".join(problems))
+
+
+# The shipped generator, trained on augmented OpenMoji line art at 256 px (weights/README.md).
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "openmoji_doodle_256.pt"
+
+
+
+WEIGHTS_FORMAT = "pix2pix-generator/1"
+
+
+
+GENERATOR_KEYS = ("image_size", "ngf", "norm", "skips", "dropout", "in_channels", "out_channels")
+
+
+
+# ----------------------------------------------------------------------------- weights files
+def save_generator(path, generator: nn.Module, config_dict: dict, *, half: bool = False,
+                   extra: dict | None = None) -> Path:
+    """Write a generator weights file ("pix2pix-generator/1"), atomically.
+
+    Parameters:
+        path:        where to write (a temporary file beside it is renamed into place)
+        generator:   the network (a `build_generator` U-Net)
+        config_dict: its settings; a `TrainConfig.to_dict()` is fine (only GENERATOR_KEYS are kept)
+        half:        store float tensors as fp16 (half the file; loaded back as fp32)
+        extra:       anything else worth keeping (metrics, epochs, the command); plain types only
+    """
+    config = {k: config_dict[k] for k in GENERATOR_KEYS if k in config_dict}
+    config.setdefault("in_channels", getattr(generator, "in_channels", 3))
+    config.setdefault("out_channels", getattr(generator, "out_channels", 3))
+    missing = [k for k in GENERATOR_KEYS if k not in config]
+    if missing:
+        raise ValueError(f"config_dict lacks the generator settings {missing}")
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+             for k, v in generator.state_dict().items()}
+    payload = {"format": WEIGHTS_FORMAT, "config": config, "state_dict": state, "extra": dict(extra or {})}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+
+def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Read a generator weights file (or a full training checkpoint) -> (generator in eval mode, meta).
+
+    meta holds "config" (the generator settings), "extra" and "path". Refused with one line naming
+    the file: pickled objects (never unpickled), NaN or infinite weights, weights that do not fit
+    the network their settings describe (the missing, unexpected and mis-shaped keys are listed).
+    """
+    path = Path(path)
+    data = load_plain(path, "generator weights file")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a dict with 'state_dict' and 'config', got {type(data).__name__}")
+    if data.get("format") == WEIGHTS_FORMAT:
+        state, config, extra = data.get("state_dict"), data.get("config", {}), data.get("extra", {})
+    elif "generator" in data and "config" in data:  # a full training checkpoint from train.py
+        state, config = data["generator"], data["config"]
+        extra = {k: data[k] for k in ("epoch", "step", "best_val_l1", "data_licence") if k in data}
+        if isinstance(data.get("history"), list) and data["history"]:  # last epoch's metrics, as "val"
+            extra["val"] = {k[4:]: v for k, v in data["history"][-1].items() if k.startswith("val_")}
+    else:
+        raise ValueError(f"{path}: not a generator weights file (format {data.get('format')!r}, "
+                         f"keys {sorted(map(str, data))[:8]})")
+    if not isinstance(state, dict) or not isinstance(config, dict) or not isinstance(extra, dict):
+        raise ValueError(f"{path}: the file has no generator state dict and config")
+    check_finite(state, path)
+    settings = {k: config[k] for k in GENERATOR_KEYS if k in config}
+    try:
+        generator = build_generator(**settings)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: its generator settings {settings} do not describe a network ({err})") from None
+    load_state_exactly(generator, state, path, "generator")
+    if str(device) == "auto":
+        device = select_device("auto")
+    generator.to(device).eval()
+    full = {**{k: config[k] for k in GENERATOR_KEYS if k in config}}
+    full.setdefault("image_size", 2 ** generator.depth)
+    return generator, {"config": full, "extra": extra, "path": str(path)}
+
+
+
+def is_weights_file(path: Path) -> bool:
+    """True when `path` is a generator file or checkpoint this library wrote (so export may replace it)."""
+    try:
+        data = load_plain(path, mmap=True)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") in (WEIGHTS_FORMAT, CHECKPOINT_FORMAT)
+
+
+def save_checkpoint(model, path: str | Path) -> Path:
+    """Write a training state's `state_dict()` atomically: a unique temporary file, then a rename."""
+    path = Path(path)
+    with atomic_path(path, what="checkpoint") as tmp:
+        torch.save(model.state_dict(), tmp)
+    return path
+
+
+
+CHECKPOINT_FORMAT = "pix2pix-checkpoint/1"
+
+
+
+# Every field a checkpoint must have, and its type: a file that lacks one is refused by name.
+CHECKPOINT_FIELDS = {"config": dict, "generator": dict, "discriminator": dict, "opt_g": dict, "opt_d": dict,
+                     "sched_g": dict, "sched_d": dict, "epoch": int, "step": int, "best_val_l1": (int, float),
+                     "history": list, "rng": dict}
+
+
+
+RNG_FIELDS = {"torch": torch.Tensor, "numpy": list, "python": list, "cuda": list}
+
+
+
+def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
+    """A checkpoint's contents, checked: ValueError names a missing or mistyped field."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint there")
+    state = load_plain(path, "pix2pix checkpoint", mmap=mmap)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a pix2pix training checkpoint (no {CHECKPOINT_FORMAT!r} format tag)")
+    for fields, where in ((CHECKPOINT_FIELDS, state), (RNG_FIELDS, state.get("rng") or {})):
+        prefix = "rng." if fields is RNG_FIELDS else ""
+        for name, kind in fields.items():
+            if name not in where:
+                raise ValueError(f"{path}: the checkpoint has no field '{prefix}{name}'; it is damaged or "
+                                 "from another program, and cannot be resumed")
+            if not isinstance(where[name], kind) or isinstance(where[name], bool):
+                raise ValueError(f"{path}: the checkpoint's field '{prefix}{name}' is a "
+                                 f"{type(where[name]).__name__}, expected {getattr(kind, '__name__', 'a number')}")
+    try:
+        TrainConfig.from_dict(state["config"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the checkpoint's config is not valid ({err})") from None
+    return state
+
+
+
+def checkpoint_config(path: str | Path) -> TrainConfig:
+    """The TrainConfig stored in a checkpoint, without building its networks."""
+    return TrainConfig.from_dict(read_checkpoint(path, mmap=True)["config"])

@@ -24,8 +24,8 @@ WORKER = textwrap.dedent("""
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     created = []  # keep a handle on each rank's model to compare weights afterwards
-    original = train.Pix2Pix.from_config.__func__
-    train.Pix2Pix.from_config = classmethod(lambda cls, *a, **k: created.append(original(cls, *a, **k)) or created[-1])
+    original = train.TrainingState.from_config.__func__
+    train.TrainingState.from_config = classmethod(lambda cls, *a, **k: created.append(original(cls, *a, **k)) or created[-1])
     config = TrainConfig(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=2, precision="fp32",
                          epochs=int(epochs), epochs_decay=0, n_samples=2, device="cpu")
     train.fit(config, data, out, resume=resume == "resume", progress=False)

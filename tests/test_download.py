@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from pix2pix_lib.__main__ import main
+from pix2pix_lib.cli import main
 from pix2pix_lib.data import download_dataset, safe_extract
 from pix2pix_lib.data import download as download_module
 

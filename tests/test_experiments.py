@@ -7,22 +7,9 @@ from pathlib import Path
 import pytest
 
 import pix2pix_lib.train
-from pix2pix_lib.__main__ import main
-from pix2pix_lib.experiments import (
-    BUDGET_IMAGES,
-    GROUPS,
-    VARIANTS,
-    Variant,
-    base_config,
-    budget_schedule,
-    checks_markdown,
-    config_key,
-    load_results,
-    paper_checks,
-    plan_runs,
-    results_markdown,
-    run_experiments,
-)
+from pix2pix_lib.cli import main
+from pix2pix_lib.experiments import BUDGET_IMAGES, GROUPS, VARIANTS, Variant, base_config, budget_schedule, config_key, plan_runs, run_experiments
+from pix2pix_lib.report import checks_markdown, load_results, paper_checks, results_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 

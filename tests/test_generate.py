@@ -8,9 +8,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from pix2pix_lib import generate as gen
-from pix2pix_lib.__main__ import main
+from pix2pix_lib import strokes, weights
+from pix2pix_lib.cli import main
 from pix2pix_lib.config import TrainConfig
-from pix2pix_lib.data.sketch_augment import estimate_stroke_width
+from pix2pix_lib.strokes import estimate_stroke_width
 from pix2pix_lib.models import build_generator
 
 SIZE = 64  # preprocessing size for most tests
@@ -75,7 +76,7 @@ def test_preprocess_polarity_position_and_margin():
 @pytest.mark.parametrize("width", [1, 3, 14])
 def test_preprocess_normalises_stroke_width(width):
     steps = gen.preprocess_steps(doodle(width=width, size=400), image_size=128)
-    target = gen.target_stroke_width(128)
+    target = strokes.target_stroke_width(128)
     assert abs(steps["stroke_width_after"] - target) <= 1.0, steps["stroke_width_after"]
     out_width = estimate_stroke_width(steps["normalized"] < 0.5)
     assert abs(out_width - target) <= 1.25
@@ -113,13 +114,13 @@ def test_bad_sketch_inputs(tmp_path):
 # ----------------------------------------------------------------------------- weights files
 def test_save_load_round_trip(tmp_path, tiny_g):
     cfg = TrainConfig(image_size=32, ngf=4).to_dict()
-    path = gen.save_generator(tmp_path / "w" / "g.pt", tiny_g, cfg, extra={"epochs": 3})
+    path = weights.save_generator(tmp_path / "w" / "g.pt", tiny_g, cfg, extra={"epochs": 3})
     assert not list(path.parent.glob(".*tmp"))  # the temporary file was renamed away
     raw = torch.load(path, weights_only=True)
-    assert raw["format"] == gen.WEIGHTS_FORMAT
+    assert raw["format"] == weights.WEIGHTS_FORMAT
     assert raw["config"] == {"image_size": 32, "ngf": 4, "norm": "batch", "skips": True, "dropout": True,
                              "in_channels": 3, "out_channels": 3}
-    g2, meta = gen.load_generator(path)
+    g2, meta = weights.load_generator(path)
     assert meta["extra"] == {"epochs": 3} and meta["config"]["image_size"] == 32
     assert not g2.training
     x = torch.randn(2, 3, 32, 32)
@@ -129,10 +130,10 @@ def test_save_load_round_trip(tmp_path, tiny_g):
 
 def test_half_precision_file_is_smaller_and_loads_as_fp32(tmp_path, tiny_g):
     cfg = TrainConfig(image_size=32, ngf=4).to_dict()
-    full = gen.save_generator(tmp_path / "full.pt", tiny_g, cfg)
-    half = gen.save_generator(tmp_path / "half.pt", tiny_g, cfg, half=True)
+    full = weights.save_generator(tmp_path / "full.pt", tiny_g, cfg)
+    half = weights.save_generator(tmp_path / "half.pt", tiny_g, cfg, half=True)
     assert half.stat().st_size < 0.7 * full.stat().st_size
-    g2, _ = gen.load_generator(half)
+    g2, _ = weights.load_generator(half)
     assert all(p.dtype == torch.float32 for p in g2.parameters())
     x = torch.randn(1, 3, 32, 32)
     assert (tiny_g.eval()(x) - g2(x)).abs().max() < 2e-2
@@ -142,7 +143,7 @@ def test_load_full_training_checkpoint(tmp_path, tiny_g):
     ckpt = {"generator": tiny_g.state_dict(), "discriminator": {}, "config": TrainConfig(image_size=32, ngf=4).to_dict(),
             "epoch": 7, "best_val_l1": 0.25, "history": [{"epoch": 7, "val_l1": 0.3, "val_psnr": 12.0, "lr_g": 1e-4}]}
     torch.save(ckpt, tmp_path / "ckpt.pt")
-    g2, meta = gen.load_generator(tmp_path / "ckpt.pt", device="auto")
+    g2, meta = weights.load_generator(tmp_path / "ckpt.pt", device="auto")
     assert meta["extra"] == {"epoch": 7, "best_val_l1": 0.25, "val": {"l1": 0.3, "psnr": 12.0}}
     x = torch.randn(1, 3, 32, 32)
     assert torch.equal(tiny_g.eval()(x), g2(x))
@@ -150,24 +151,24 @@ def test_load_full_training_checkpoint(tmp_path, tiny_g):
 
 def test_load_errors_name_the_file(tmp_path, tiny_g):
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        gen.load_generator(tmp_path / "missing.pt")
+        weights.load_generator(tmp_path / "missing.pt")
     (tmp_path / "garbage.pt").write_bytes(b"\x00garbage" * 50)
     with pytest.raises(ValueError, match="garbage.pt"):
-        gen.load_generator(tmp_path / "garbage.pt")
-    good = gen.save_generator(tmp_path / "good.pt", tiny_g, TrainConfig(image_size=32, ngf=4).to_dict())
+        weights.load_generator(tmp_path / "garbage.pt")
+    good = weights.save_generator(tmp_path / "good.pt", tiny_g, TrainConfig(image_size=32, ngf=4).to_dict())
     (tmp_path / "truncated.pt").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(ValueError, match="truncated.pt"):
-        gen.load_generator(tmp_path / "truncated.pt")
+        weights.load_generator(tmp_path / "truncated.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="other.pt: not a generator weights file"):
-        gen.load_generator(tmp_path / "other.pt")
+        weights.load_generator(tmp_path / "other.pt")
     wrong = torch.load(good, weights_only=True)
     wrong["config"]["ngf"] = 8  # the weights no longer fit
     torch.save(wrong, tmp_path / "wrong.pt")
     with pytest.raises(ValueError, match="wrong.pt: the weights do not fit"):
-        gen.load_generator(tmp_path / "wrong.pt")
+        weights.load_generator(tmp_path / "wrong.pt")
     with pytest.raises(ValueError, match="lacks the generator settings"):
-        gen.save_generator(tmp_path / "x.pt", tiny_g, {"ngf": 4})
+        weights.save_generator(tmp_path / "x.pt", tiny_g, {"ngf": 4})
 
 
 # ----------------------------------------------------------------------------- colouring
@@ -202,7 +203,7 @@ def test_side_by_side():
 
 # ----------------------------------------------------------------------------- command line
 def test_cli_single_file_and_folder(tmp_path, tiny_g, capsys):
-    weights = gen.save_generator(tmp_path / "g.pt", tiny_g, TrainConfig(image_size=32, ngf=4).to_dict())
+    weights_file = weights.save_generator(tmp_path / "g.pt", tiny_g, TrainConfig(image_size=32, ngf=4).to_dict())
     sketches = tmp_path / "sketches"
     sketches.mkdir()
     doodle().save(sketches / "a.png")
@@ -210,20 +211,20 @@ def test_cli_single_file_and_folder(tmp_path, tiny_g, capsys):
     Image.new("L", (50, 50), 255).save(sketches / "blank.png")
     (sketches / "notes.txt").write_text("not an image")
 
-    assert main(["generate", "--weights", str(weights), str(sketches / "a.png"), "-o", str(tmp_path / "a_out.png")]) == 0
+    assert main(["generate", "--weights", str(weights_file), str(sketches / "a.png"), "-o", str(tmp_path / "a_out.png")]) == 0
     assert Image.open(tmp_path / "a_out.png").size == (32, 32)
-    assert main(["generate", "--weights", str(weights), str(sketches / "a.png"), "-o", str(tmp_path / "sbs.png"),
+    assert main(["generate", "--weights", str(weights_file), str(sketches / "a.png"), "-o", str(tmp_path / "sbs.png"),
                  "--side-by-side", "--mode", "paper", "--seed", "3"]) == 0
     assert Image.open(tmp_path / "sbs.png").size == (32 + 4 + 32, 32)
 
     out = tmp_path / "out"
-    assert main(["generate", "--weights", str(weights), str(sketches), "-o", str(out)]) == 1  # blank.png failed
+    assert main(["generate", "--weights", str(weights_file), str(sketches), "-o", str(out)]) == 1  # blank.png failed
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
     assert "skipped" in capsys.readouterr().out
 
 
 def test_cli_errors(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(gen, "SHIPPED_WEIGHTS", tmp_path / "weights" / "openmoji_doodle_256.pt")
+    monkeypatch.setattr(weights, "SHIPPED_WEIGHTS", tmp_path / "weights" / "openmoji_doodle_256.pt")
     doodle().save(tmp_path / "a.png")
     assert main(["generate", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png")]) == 2
     assert "openmoji_doodle_256.pt" in capsys.readouterr().err
@@ -232,8 +233,8 @@ def test_cli_errors(tmp_path, monkeypatch, capsys):
 
 
 def test_export_cli_writes_a_half_precision_copy_that_loads_back(tmp_path):
-    from pix2pix_lib import __main__ as cli
-    from pix2pix_lib.generate import load_generator, save_generator
+    from pix2pix_lib import cli
+    from pix2pix_lib.weights import load_generator, save_generator
     from pix2pix_lib.models import build_generator
 
     g = build_generator(image_size=32, ngf=8)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pix2pix_lib.__main__ import main
+from pix2pix_lib.cli import main
 from pix2pix_lib.data import canny_edges, load_rgb, prepare_masked_photos, sketch_edges
 from pix2pix_lib.data.masked_photos import load_mask, object_id, pad_to_square
 

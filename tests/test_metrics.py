@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from pix2pix_lib.__main__ import main
+from pix2pix_lib.cli import main
 from pix2pix_lib.metrics import (
     PerceptualMetrics,
     build_fid,
@@ -186,7 +186,7 @@ def test_metrics_table_lists_every_metric():
 # --- the evaluate verb ------------------------------------------------------------------------
 @pytest.fixture
 def tiny_weights(tmp_path):
-    from pix2pix_lib.generate import save_generator
+    from pix2pix_lib.weights import save_generator
     from pix2pix_lib.models import build_generator
 
     config = {"image_size": 32, "ngf": 8, "norm": "batch", "skips": True, "dropout": True}

@@ -25,8 +25,9 @@ import traitlets
 from PIL import Image, ImageDraw
 
 from pix2pix_lib import generate as gen
+from pix2pix_lib import weights as weights_module
 from pix2pix_lib import train
-from pix2pix_lib.__main__ import main, one_line
+from pix2pix_lib.cli import main, one_line
 from pix2pix_lib.config import TrainConfig
 from pix2pix_lib.data import download as download_module
 from pix2pix_lib.files import FolderBusyError, RefusedError, atomic_output_dir, atomic_path
@@ -46,7 +47,7 @@ def _doodle(size=120) -> Image.Image:
 @pytest.fixture
 def weights(tmp_path):
     torch.manual_seed(0)
-    return gen.save_generator(tmp_path / "g.pt", build_generator(image_size=32, ngf=4),
+    return weights_module.save_generator(tmp_path / "g.pt", build_generator(image_size=32, ngf=4),
                               TrainConfig(image_size=32, ngf=4).to_dict())
 
 
@@ -260,7 +261,7 @@ def test_07_export_of_a_checkpoint_keeps_the_data_licence(tiny_pairs, tmp_path):
     for source in ("checkpoint.pt", "best_generator.pt"):
         out = tmp_path / f"from-{source}"
         assert main(["export", str(tmp_path / "run" / source), "-o", str(out)]) == 0
-        _, meta = gen.load_generator(out)
+        _, meta = weights_module.load_generator(out)
         assert meta["extra"]["data_licence"] == {"attribution": "Pictures by Someone, CC BY-SA 4.0"}, source
 
 
@@ -295,7 +296,7 @@ def test_09_a_pickled_weights_file_is_refused_without_suggesting_the_unsafe_retr
     assert "weights_only" not in line and "Re-running" not in line
     (tmp_path / "random.pt").write_bytes(os.urandom(2000))
     with pytest.raises(ValueError, match="not a readable generator weights file"):
-        gen.load_generator(tmp_path / "random.pt")
+        weights_module.load_generator(tmp_path / "random.pt")
 
 
 def test_10_archive_bombs_and_oversized_downloads_are_refused(tmp_path):
@@ -489,9 +490,9 @@ def test_19_weights_full_of_nan_are_refused_on_load(tmp_path):
     g = build_generator(image_size=32, ngf=4)
     with torch.no_grad():
         next(g.parameters()).fill_(math.nan)
-    path = gen.save_generator(tmp_path / "nan.pt", g, TrainConfig(image_size=32, ngf=4).to_dict())
+    path = weights_module.save_generator(tmp_path / "nan.pt", g, TrainConfig(image_size=32, ngf=4).to_dict())
     with pytest.raises(ValueError, match="NaN or infinite"):
-        gen.load_generator(path)
+        weights_module.load_generator(path)
 
 
 def _truncate(path: Path) -> None:
@@ -508,7 +509,7 @@ def test_20_a_corrupt_file_is_found_before_the_first_step(tiny_pairs, tmp_path, 
     assert bad.name in line and "--skip-bad" in line and "truncated" in line
     assert not (run / train.CHECKPOINT).exists()
     assert main(["train", "--data", str(tiny_pairs), "--out", str(run), *TINY_ARGS, "--skip-bad"]) == 0
-    assert train.read_checkpoint(run / train.CHECKPOINT)["data"]["files"] == 9  # 8 + 2, one left out
+    assert weights_module.read_checkpoint(run / train.CHECKPOINT)["data"]["files"] == 9  # 8 + 2, one left out
 
 
 def test_21_a_full_disk_while_saving_says_so_and_keeps_the_previous_checkpoint(tiny_pairs, tmp_path, monkeypatch):
@@ -551,11 +552,11 @@ def test_23_weights_that_do_not_fit_list_the_keys(tmp_path):
     state = g.state_dict()
     state.pop(next(iter(state)))
     state["extra.weight"] = torch.zeros(1)
-    payload = {"format": gen.WEIGHTS_FORMAT, "config": {"image_size": 32, "ngf": 8, "norm": "batch", "skips": True,
+    payload = {"format": weights_module.WEIGHTS_FORMAT, "config": {"image_size": 32, "ngf": 8, "norm": "batch", "skips": True,
                                                         "dropout": True}, "state_dict": state, "extra": {}}
     torch.save(payload, tmp_path / "g.pt")
     with pytest.raises(ValueError) as err:
-        gen.load_generator(tmp_path / "g.pt")
+        weights_module.load_generator(tmp_path / "g.pt")
     text = str(err.value)
     assert "1 missing" in text and "1 unexpected (extra.weight)" in text and "of another shape" in text
     assert " and " in text and "more" in text  # a few shown, then a count

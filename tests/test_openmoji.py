@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pix2pix_lib.__main__ import main
+from pix2pix_lib.cli import main
 from pix2pix_lib.data import (
     PairedImageDataset,
     build_openmoji_dataset,

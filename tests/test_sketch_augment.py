@@ -9,17 +9,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from pix2pix_lib.data.paired import PairedImageDataset, load_rgb, make_pair_image, split_pair_array
-from pix2pix_lib.data.sketch_augment import (
-    VARIANT_KINDS,
-    DoodleAugment,
-    change_width,
-    estimate_stroke_width,
-    make_doodle_variants,
-    normalize_stroke_width,
-    perturb_sketch,
-    skeletonize,
-    write_robustness_sets,
-)
+from pix2pix_lib.data.sketch_augment import VARIANT_KINDS, DoodleAugment, change_width, make_doodle_variants, perturb_sketch, write_robustness_sets
+from pix2pix_lib.strokes import estimate_stroke_width, normalize_stroke_width, skeletonize
 
 S = 64
 

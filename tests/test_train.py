@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pix2pix_lib import __main__ as cli
+from pix2pix_lib import cli
 from pix2pix_lib.config import TrainConfig
-from pix2pix_lib.train import CHECKPOINT, Pix2Pix, TrainingDiverged, fit, load_checkpoint, read_log
+from pix2pix_lib.train import CHECKPOINT, TrainingState, TrainingDiverged, fit, load_checkpoint, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=2, precision="fp32", seed=3, n_samples=2)
@@ -26,7 +26,7 @@ def test_gan_and_l1_training_drives_l1_down_on_two_pairs(tiny_pairs):
     data = PairedImageDataset(tiny_pairs, "train", image_size=32, flip=False, load_size=32)
     a = torch.stack([data[i]["A"] for i in range(2)])
     b = torch.stack([data[i]["B"] for i in range(2)])
-    model = Pix2Pix.from_config(TrainConfig(**TINY, dropout=False), "cpu")
+    model = TrainingState.from_config(TrainConfig(**TINY, dropout=False), "cpu")
     first = model.training_step(a, b)["G_L1"]
     for _ in range(250):
         last = model.training_step(a, b)
@@ -64,7 +64,7 @@ def test_max_steps_per_epoch_caps_every_epoch(tiny_pairs, tmp_path):
 
 
 def test_l1_only_training_never_steps_the_discriminator():
-    model = Pix2Pix.from_config(TrainConfig(**TINY, use_gan=False), "cpu")
+    model = TrainingState.from_config(TrainConfig(**TINY, use_gan=False), "cpu")
     before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     losses = model.training_step(x, -x)
@@ -167,7 +167,7 @@ def test_cli_resume_continues_with_the_runs_own_settings_and_reports_an_existing
 
 
 def test_auto_precision_on_cuda_follows_the_compute_capability(monkeypatch):
-    from pix2pix_lib.train import auto_precision
+    from pix2pix_lib.runtime import auto_precision
 
     for capability, expected in (((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16")):  # T4, A100, H100
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
@@ -237,7 +237,7 @@ def test_corrupt_checkpoint_is_reported_with_its_path(tmp_path):
 
 
 def test_bf16_step_runs_on_cpu(tiny_pairs):
-    model = Pix2Pix.from_config(TrainConfig(**{**TINY, "precision": "bf16"}), "cpu")
+    model = TrainingState.from_config(TrainConfig(**{**TINY, "precision": "bf16"}), "cpu")
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     losses = model.training_step(x, x)
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
@@ -260,7 +260,7 @@ def test_channels_last_changes_the_layout_not_the_numbers():
     losses = {}
     for channels_last in (False, True):
         torch.manual_seed(0)
-        model = Pix2Pix.from_config(TrainConfig(**TINY, dropout=False, channels_last=channels_last), "cpu")
+        model = TrainingState.from_config(TrainConfig(**TINY, dropout=False, channels_last=channels_last), "cpu")
         conv = model.generator.encoder[0][0].weight
         assert conv.is_contiguous(memory_format=torch.channels_last) == channels_last
         losses[channels_last] = [model.training_step(model.to_device(x), model.to_device(y)) for _ in range(2)]
@@ -270,7 +270,7 @@ def test_channels_last_changes_the_layout_not_the_numbers():
 
 @pytest.mark.slow
 def test_compiled_networks_train_like_eager_ones_and_checkpoint_plain_weights(tmp_path):
-    from pix2pix_lib.train import save_checkpoint
+    from pix2pix_lib.weights import save_checkpoint
 
     if not (shutil.which("g++") or shutil.which("c++")):
         reason = "torch.compile on CPU needs a C++ compiler (g++)"
@@ -282,7 +282,7 @@ def test_compiled_networks_train_like_eager_ones_and_checkpoint_plain_weights(tm
     models, losses = {}, {}
     for compiled in (False, True):  # ~25 s: inductor compiles both networks' forward and backward
         torch.manual_seed(0)
-        models[compiled] = Pix2Pix.from_config(TrainConfig(**TINY, dropout=False, compile=compiled), "cpu")
+        models[compiled] = TrainingState.from_config(TrainConfig(**TINY, dropout=False, compile=compiled), "cpu")
         losses[compiled] = [models[compiled].training_step(x, y) for _ in range(2)]
     for eager, compiled in zip(losses[False], losses[True]):
         assert compiled == pytest.approx(eager, rel=1e-3)
@@ -303,16 +303,16 @@ def _train_command(data, out, *extra):
 KILL_AT_STEP = """
 import os, signal, sys
 import pix2pix_lib.train as train
-from pix2pix_lib.__main__ import main
+from pix2pix_lib.cli import main
 
-kill_at, real_step = int(sys.argv.pop(1)), train.Pix2Pix.training_step
+kill_at, real_step = int(sys.argv.pop(1)), train.TrainingState.training_step
 
 def training_step(self, real_a, real_b):
     if self.step == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: like a power cut
     return real_step(self, real_a, real_b)
 
-train.Pix2Pix.training_step = training_step
+train.TrainingState.training_step = training_step
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -351,14 +351,14 @@ def test_cli_train_writes_a_run(tiny_pairs, tmp_path, capsys):
 @pytest.mark.parametrize("flags, expected", [("fpu sse avx2 avx512f", "fp32"), ("fpu avx512f avx512_bf16", "bf16"),
                                              ("fpu amx_tile amx_bf16", "bf16")])
 def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch, tmp_path, flags, expected):
-    import pix2pix_lib.train as train
+    import pix2pix_lib.runtime as runtime
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor : 0\nflags : {flags}\n")
-    real_path = train.Path
-    monkeypatch.setattr(train, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
-    assert train.auto_precision(torch.device("cpu")) == expected
-    model = Pix2Pix.from_config(TrainConfig(**{**TINY, "precision": "auto"}), "cpu")
+    real_path = runtime.Path
+    monkeypatch.setattr(runtime, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    assert runtime.auto_precision(torch.device("cpu")) == expected
+    model = TrainingState.from_config(TrainConfig(**{**TINY, "precision": "auto"}), "cpu")
     assert model.config.precision == expected  # resolved once, stored in the checkpoint's config
     with pytest.raises(ValueError, match="precision must be"):
         TrainConfig(precision="fp8")

@@ -10,16 +10,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from pix2pix_lib.viz import (  # noqa: E402
-    as_display_array,
-    draw_box,
-    draw_receptive_field,
-    make_sample_grid,
-    plot_loss_curves,
-    plot_skip_comparison,
-    show_images,
-    show_patch_scores,
-)
+from pix2pix_lib.viz import (as_display_array, draw_box, draw_receptive_field, plot_loss_curves,  # noqa: E402
+                             plot_skip_comparison, show_images, show_patch_scores)
+from pix2pix_lib.imaging import make_sample_grid  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +117,7 @@ def test_training_monitor_draws_each_epoch_and_leaves_pyplot_alone():
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from pix2pix_lib.monitor import TrainingMonitor
+    from pix2pix_lib.viz import TrainingMonitor
     from pix2pix_lib.train import EpochReport
 
     history = [{"epoch": e, "loss_D_real": 0.6, "loss_D_fake": 0.7, "loss_G_gan": 0.8, "loss_G_L1": 0.4 / e,
@@ -172,7 +165,7 @@ def test_pil_to_tensor_composites_transparency_on_white_and_scales_16_bit():
 def test_credit_band_wraps_the_text_under_the_image():
     from PIL import Image
 
-    from pix2pix_lib.viz import credit_band
+    from pix2pix_lib.imaging import credit_band
 
     image = Image.new("RGB", (120, 50), "red")
     out = credit_band(image, "All emojis designed by OpenMoji – the open-source emoji and icon project")

@@ -18,7 +18,6 @@ What makes it safe to run again and again:
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import http.client
 import os
@@ -26,8 +25,11 @@ import posixpath
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from ..files import atomic_output_dir
 from .paths import default_data_dir
@@ -67,8 +69,6 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0, ma
     More than `max_bytes` (announced, or received) stops the download with an error: a wrong or
     hostile server cannot fill the disk.
     """
-    from tqdm.auto import tqdm
-
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "pix2pix-course"})
@@ -269,8 +269,6 @@ def download_carvana(root: str | Path | None = None) -> Path:
         raise RuntimeError(CARVANA_HELP.format(url=url, root=root)) from err
     if not _kaggle_credentials():
         raise RuntimeError(CARVANA_HELP.format(url=url, root=root))
-    import zipfile
-
     root.mkdir(parents=True, exist_ok=True)
     for member in ("train.zip", "train_masks.zip"):
         kaggle.api.competition_download_file(CARVANA_COMPETITION, member, path=str(root))
@@ -280,28 +278,5 @@ def download_carvana(root: str | Path | None = None) -> Path:
     return root
 
 
-# --- command line ------------------------------------------------------------------------------
 
 
-def _cli(args: argparse.Namespace) -> int:
-    if args.name == "carvana":
-        path = download_carvana(args.root)
-    else:
-        path = download_dataset(args.name, args.root, base_url=args.base_url)
-    print(path)
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    listing = "; ".join(f"{k}: {v}" for k, v in OFFICIAL_DATASETS.items())
-    p = subparsers.add_parser(
-        "download", help="download an official pix2pix dataset (or Carvana via Kaggle)",
-        description="Download and unpack an official pix2pix dataset from the paper authors' "
-                    f"server into <root>/<name>/{{train,val}}. Datasets: {listing}. 'carvana' "
-                    "goes through the Kaggle API (needs an account). Interrupted downloads resume.")
-    p.add_argument("name", choices=[*OFFICIAL_DATASETS, "carvana"], help="dataset to download")
-    p.add_argument("--root", default=None,
-                   help="parent folder (default: $PIX2PIX_DATA_DIR, the checkout's data/, or "
-                        "~/.cache/pix2pix-course/data)")
-    p.add_argument("--base-url", default=DEFAULT_URL, help=f"server folder (default {DEFAULT_URL})")
-    p.set_defaults(func=_cli)

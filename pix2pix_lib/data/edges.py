@@ -16,6 +16,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..strokes import skeletonize
+
 
 def _to_gray(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
@@ -76,37 +78,6 @@ def remove_small_components(edges: np.ndarray, *, min_size: int) -> np.ndarray:
     return np.where(keep[labels], 255, 0).astype(np.uint8)
 
 
-def thin(binary: np.ndarray, *, max_iter: int = 100) -> np.ndarray:
-    """Zhang-Suen thinning: shrink white (> 0) bands to 1-pixel centre lines, keeping them connected.
-
-    (Zhang & Suen, "A fast parallel algorithm for thinning digital patterns", CACM 1984.)
-    Vectorised with NumPy: each pass looks at all pixels' 8 neighbours at once.
-    """
-    img = np.pad((binary > 0).astype(np.uint8), 1)
-    for _ in range(max_iter):
-        changed = False
-        for step in (0, 1):
-            # neighbours P2..P9, clockwise from north
-            p2, p3, p4 = img[:-2, 1:-1], img[:-2, 2:], img[1:-1, 2:]
-            p5, p6, p7 = img[2:, 2:], img[2:, 1:-1], img[2:, :-2]
-            p8, p9 = img[1:-1, :-2], img[:-2, :-2]
-            ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
-            count = sum(ring[:8].copy())  # B(P1): number of white neighbours
-            transitions = sum(((a == 0) & (b == 1)).astype(np.uint8) for a, b in zip(ring, ring[1:]))
-            if step == 0:
-                side = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
-            else:
-                side = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
-            centre = img[1:-1, 1:-1]
-            delete = (centre == 1) & (count >= 2) & (count <= 6) & (transitions == 1) & side
-            if delete.any():
-                centre[delete] = 0
-                changed = True
-        if not changed:
-            break
-    return img[1:-1, 1:-1] * 255
-
-
 def sketch_edges(image: np.ndarray, *, sigma: float = 0.33, smooth: int | None = None,
                  line_width: int | None = None, line_contrast: float = 40.0,
                  min_size: int | None = None, thickness: int | None = None,
@@ -150,7 +121,7 @@ def sketch_edges(image: np.ndarray, *, sigma: float = 0.33, smooth: int | None =
     # Edges along a dark line are its two sides: drop them, keep the line itself.
     near_line = cv2.dilate(dark_lines, np.ones((3, 3), np.uint8), iterations=2)
     strokes = np.maximum(np.where(near_line > 0, 0, edges), dark_lines).astype(np.uint8)
-    centre = remove_small_components(thin(strokes), min_size=min_size)
+    centre = remove_small_components(skeletonize(strokes).astype(np.uint8) * 255, min_size=min_size)
     if thickness > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thickness, thickness))
         centre = cv2.dilate(centre, kernel)

@@ -17,7 +17,6 @@ from one angle in training and from another in validation (the seed held out 5 c
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from tqdm.auto import tqdm
 
 from ..imaging import open_image
 from .edges import EDGE_STYLES, edges_for
@@ -147,8 +146,6 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
         raise ValueError(f"size must be between 8 and 2048 px, got {size}")
     if val_cars < 0:
         raise ValueError(f"val_cars must be >= 0, got {val_cars}")
-    from tqdm.auto import tqdm
-
     pairs, problems = find_image_mask_pairs(images_dir, masks_dir, skip_bad=skip_bad)
     objects = sorted({object_id(image.stem) for image, _ in pairs})
     if not 0 <= val_cars < len(objects):
@@ -192,38 +189,5 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
     return out_dir
 
 
-# --- command line ------------------------------------------------------------------------------
 
 
-def _cli(args: argparse.Namespace) -> int:
-    out = prepare_masked_photos(args.images, args.masks, args.out, size=args.size,
-                                edge_style=args.edge_style, val_cars=args.val_cars,
-                                seed=args.seed, skip_bad=args.skip_bad)
-    counts = json.loads((out / "manifest.json").read_text())["counts"]
-    print(f"{out}: {counts['train']} train + {counts['val']} val pairs ({counts['skipped']} skipped)")
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "prepare", help="make edge|photo pairs from photos + object masks (Carvana-style)",
-        description="Remove the background with each photo's mask, pad to square, resize, draw "
-                    "the edges and write A|B pairs (A = edges, B = photo on white) to OUT/train "
-                    "and OUT/val. Reads Carvana's layout (train/<car>_<NN>.jpg + "
-                    "train_masks/<car>_<NN>_mask.gif) or any images + masks folders matched by "
-                    "name. Whole objects (cars) are held out for validation.")
-    p.add_argument("--images", required=True, help="folder of photos (.jpg/.png)")
-    p.add_argument("--masks", required=True,
-                   help="folder of masks with the same names (optionally ending in _mask; .gif/.png)")
-    p.add_argument("--out", required=True,
-                   help="output dataset folder: new, empty, or made by an earlier prepare (never the inputs)")
-    p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
-    p.add_argument("--edge-style", choices=sorted(EDGE_STYLES), default="canny",
-                   help="canny: thin detailed edges with automatic thresholds; sketch: fewer, "
-                        "thicker, connected strokes, closer to a drawing (default canny)")
-    p.add_argument("--val-cars", type=int, default=5,
-                   help="number of whole objects (cars) held out for validation (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="which objects are held out (default 0)")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="skip unreadable or unmatched files with a warning instead of stopping")
-    p.set_defaults(func=_cli)

