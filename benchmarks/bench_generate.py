@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from pix2pix_lib.config import PRESETS  # noqa: E402
 from pix2pix_lib.weights import SHIPPED_WEIGHTS, load_generator  # noqa: E402
-from pix2pix_lib.generate import preprocess_sketch  # noqa: E402
+from pix2pix_lib.preprocess import preprocess_sketch  # noqa: E402
 from pix2pix_lib.models import build_generator, count_parameters  # noqa: E402
 
 DOODLE = Path(__file__).resolve().parents[1] / "pix2pix_lib" / "assets" / "doodles" / "house.png"

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
 import torch
 
 from pix2pix_lib.config import preset
+from pix2pix_lib.experiments import budget_schedule
 from pix2pix_lib.metrics import evaluate_predictions
-from pix2pix_lib.train import fit, make_datasets
+from pix2pix_lib.train import fit
+from pix2pix_lib.data.loaders import make_datasets
 
 CANDIDATES = {
     # name: overrides of the quick preset
@@ -34,15 +35,6 @@ CANDIDATES = {
     "q64_32": dict(image_size=64, ngf=32, ndf=32, batch_size=16),
     "fp32_q128_32": dict(image_size=128, ngf=32, ndf=32, batch_size=8, precision="fp32"),
 }
-
-
-def schedule_for_budget(budget_images: int, batch_size: int, train_pairs: int) -> dict:
-    """Epoch settings that see `budget_images` images: half at constant lr, half decaying."""
-    steps = max(2, budget_images // batch_size)
-    steps_per_epoch = max(1, train_pairs // batch_size)
-    epochs = max(2, math.ceil(steps / steps_per_epoch))
-    return dict(epochs=math.ceil(epochs / 2), epochs_decay=epochs - math.ceil(epochs / 2),
-                max_steps_per_epoch=max(1, steps // epochs))
 
 
 def main() -> None:
@@ -69,13 +61,13 @@ def main() -> None:
         config = preset("quick", **overrides, device=args.device, num_workers=args.num_workers)
         train_set, val_set = make_datasets(config, args.data)
         budget = int(rate * args.minutes * 60)
-        config = config.replace(**schedule_for_budget(budget, config.batch_size, len(train_set)))
+        config = budget_schedule(config, len(train_set), budget)  # the ablation study's rule (experiments.py)
         baseline = evaluate_predictions(lambda a: a, torch.utils.data.DataLoader(val_set, batch_size=32))
         start = time.perf_counter()
         history = fit(config, args.data, out / name, resume="auto", progress=False, datasets=(train_set, val_set))
         best = min(history, key=lambda row: row["val_l1"])
         results[name] = {"overrides": overrides, "budget_images": budget, "cpu_images_per_s": rate,
-                         "schedule": schedule_for_budget(budget, config.batch_size, len(train_set)),
+                         "schedule": {k: getattr(config, k) for k in ("epochs", "epochs_decay", "max_steps_per_epoch")},
                          "best_val": {k.removeprefix("val_"): v for k, v in best.items() if k.startswith("val_")},
                          "baseline": baseline, "wall_s_here": time.perf_counter() - start,
                          "device": str(torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")}

@@ -7,8 +7,8 @@ only from layers below it; tests/test_layers.py checks it):
     models/                           the networks and the objective
     config, files, runtime, strokes   small shared facts
     imaging                           every image file read and written
-    data/, weights                    datasets; the two file formats
-    metrics                           L1 / PSNR / SSIM / FID / LPIPS
+    data/, weights, preprocess        datasets; the two file formats; any sketch -> the input
+    metrics, runs                     L1 / PSNR / SSIM / FID / LPIPS; a run folder's files
     train, generate                   the algorithm; sketch -> colour image
     experiments, viz, canvas          the ablations, figures, the drawing widget
     report                            reading the ablations back (notebook 05)
@@ -17,11 +17,12 @@ only from layers below it; tests/test_layers.py checks it):
 
 import importlib
 
-from . import config, data, files, imaging, metrics, models, runtime, strokes, weights  # noqa: F401
+from . import config, data, files, imaging, metrics, models, runs, runtime, strokes, weights  # noqa: F401
 from . import experiments, generate, report, train, viz  # noqa: F401
 from .config import TrainConfig, fast_mode, preset
 from .data import PairedImageDataset, download_dataset, ensure_openmoji_dataset, prepare_masked_photos
-from .generate import colorize, preprocess_sketch
+from .generate import colorize
+from .preprocess import preprocess_sketch
 from .imaging import pil_to_tensor, tensor_to_pil
 from .metrics import evaluate_generator
 from .models import (GANLoss, PatchDiscriminator, UNetGenerator, build_generator, count_parameters,

@@ -32,7 +32,8 @@ import numpy as np
 import traitlets
 from PIL import Image
 
-from .generate import DEFAULT_MODE, colorize, load_gray
+from .generate import DEFAULT_MODE, colorize
+from .preprocess import load_gray
 from .imaging import check_image_size, pil_to_rgb_array, save_image_atomic
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -19,15 +20,19 @@ from .data.edges import EDGE_STYLES
 from .data.masked_photos import prepare_masked_photos
 from .data.openmoji import build_openmoji_dataset, ensure_openmoji_dataset, read_manifest
 from .data.paths import default_data_dir
-from .experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments
-from .files import RefusedError
-from .generate import DEFAULT_MODE, MODES, check_stroke_width, colorize_file, plan_outputs
+from .experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments, select_variants
+from .files import write_json_atomic
+from .generate import DEFAULT_MODE, MODES, colorize_file, plan_outputs
+from .preprocess import check_stroke_width
 from .metrics import (FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE, evaluate_weights,
                       format_metrics_table)
 from .report import checks_markdown, paper_checks, results_markdown
 from .runtime import join_torchrun, leave_torchrun, rank_and_world
-from . import train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
-from .weights import checkpoint_config, is_weights_file, load_generator, save_generator
+from . import runs, train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
+from .weights import checkpoint_config, export_generator, load_generator
+
+
+DEVICE_HELP = "auto (default: CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps"
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -37,7 +42,6 @@ def run_download(args: argparse.Namespace) -> int:
         path = download_dataset(args.name, args.root, base_url=args.base_url)
     print(path)
     return 0
-
 
 
 def add_download(subparsers) -> None:
@@ -62,7 +66,6 @@ def run_prepare(args: argparse.Namespace) -> int:
     counts = json.loads((out / "manifest.json").read_text())["counts"]
     print(f"{out}: {counts['train']} train + {counts['val']} val pairs ({counts['skipped']} skipped)")
     return 0
-
 
 
 def add_prepare(subparsers) -> None:
@@ -103,7 +106,6 @@ def run_build_openmoji(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def add_build_openmoji(subparsers) -> None:
     p = subparsers.add_parser(
         "build-openmoji", help="build the offline default dataset (OpenMoji line art -> colour)",
@@ -125,12 +127,10 @@ def add_build_openmoji(subparsers) -> None:
 
 
 def _parse_bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {text!r}")
-
+    words = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+    if text.lower() not in words:
+        raise ValueError(f"expected true/false, got {text!r}")
+    return words[text.lower()]
 
 
 def add_train(subparsers) -> None:
@@ -150,8 +150,6 @@ def add_train(subparsers) -> None:
                    help="leave out pair files that fail the check made before the first step, instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch remains)")
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "notes":
-            continue
         kind = {"bool": _parse_bool, "int": int, "float": float}.get(str(f.type).split(" |")[0], str)
         if str(f.type).startswith("int | None"):
             kind = int
@@ -160,11 +158,10 @@ def add_train(subparsers) -> None:
     p.set_defaults(func=run_train)
 
 
-
 def run_train(args) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
-    checkpoint = Path(args.out) / train.CHECKPOINT
+    checkpoint = Path(args.out) / runs.CHECKPOINT
     if args.resume and args.preset is None and checkpoint.is_file():
         config = checkpoint_config(checkpoint).replace(**overrides)  # continue with the run's own settings
     else:
@@ -179,39 +176,28 @@ def run_train(args) -> int:
     if history and rank == 0:
         best = min(history, key=lambda row: row["val_l1"])
         print(f"best validation L1 {best['val_l1']:.4f} at epoch {int(best['epoch'])}: "
-              f"{Path(args.out) / train.BEST_GENERATOR}")
+              f"{Path(args.out) / runs.BEST_GENERATOR}")
     return 0
-
-
-def _resolve_weights(path: str | None) -> Path:
-    if path:
-        return Path(path)
-    if not weights.SHIPPED_WEIGHTS.is_file():
-        raise FileNotFoundError(f"{weights.SHIPPED_WEIGHTS}: the shipped generator is not there; "
-                                "pass --weights (e.g. runs/quick/best_generator.pt)")
-    return weights.SHIPPED_WEIGHTS
-
 
 
 def run_generate(args) -> int:
     if args.stroke_width is not None:
         check_stroke_width(args.stroke_width, 256)  # refused before the generator loads
     plan = plan_outputs(args.sketch, args.output, force=args.force)  # every refusal before any work
-    generator, meta = load_generator(_resolve_weights(args.weights), device=args.device)
+    generator, meta = load_generator(weights.or_shipped(args.weights), device=args.device)
     options = dict(mode=args.mode, seed=args.seed, stroke_width=args.stroke_width, with_sketch=args.side_by_side)
-    if not Path(args.sketch).is_dir():
-        src, dst = plan[0]
-        print(f"{src} -> {dst} ({colorize_file(generator, src, dst, **options)})")
-        return 0
-    failed = 0
+    folder, failed = Path(args.sketch).is_dir(), 0
     for src, dst in plan:
         try:
             print(f"{src} -> {dst} ({colorize_file(generator, src, dst, **options)})")
-        except (ValueError, OSError) as err:  # one bad sketch must not stop the others
-            print(f"skipped {src}: {err}")
+        except (ValueError, OSError) as err:
+            if not folder:
+                raise
+            print(f"skipped {src}: {err}")  # one bad sketch must not stop the others
             failed += 1
-    print(f"coloured {len(plan) - failed} of {len(plan)} sketches with {meta['path']}"
-          + (f"; {failed} failed (listed above)" if failed else ""))
+    if folder:
+        print(f"coloured {len(plan) - failed} of {len(plan)} sketches with {meta['path']}"
+              + (f"; {failed} failed (listed above)" if failed else ""))
     return 1 if failed else 0
 
 
@@ -228,25 +214,16 @@ def add_generate(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="dropout noise seed for --mode paper")
     p.add_argument("--stroke-width", type=float, default=None, help="target stroke width in px")
     p.add_argument("--side-by-side", action="store_true", help="write sketch | result side by side")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--force", action="store_true",
                    help="replace existing output files that generate did not write (never the input)")
     p.set_defaults(func=run_generate)
 
 
-
 def run_export(args) -> int:
-    out = Path(args.output)
-    if out.exists() and out.resolve() == Path(args.weights).resolve():
-        raise RefusedError(f"{out}: -o is the input itself; choose another file name")
-    if out.is_dir() or (out.exists() and not is_weights_file(out)):
-        raise RefusedError(f"{out}: exists and is not a pix2pix weights file; it is left as it is (choose another -o)")
-    generator, meta = load_generator(args.weights)
-    extra = {**meta["extra"], "exported_from": str(args.weights), **({"note": args.note} if args.note else {})}
-    out = save_generator(args.output, generator, meta["config"], half=args.half, extra=extra)
+    out = export_generator(args.weights, args.output, half=args.half, note=args.note)
     print(f"{args.weights} -> {out} ({out.stat().st_size / 1e6:.1f} MB{', fp16' if args.half else ''})")
     return 0
-
 
 
 def add_export(subparsers) -> None:
@@ -268,12 +245,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
           f"{report['image_size']} px ({report['device']})")
     print(format_metrics_table(report["metrics"], report["baseline"]))
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
+        print(f"wrote {write_json_atomic(args.json, report)}")
     return 0
-
 
 
 def add_evaluate(subparsers) -> None:
@@ -288,7 +261,7 @@ def add_evaluate(subparsers) -> None:
     p.add_argument("--json", default=None, help="also write the report to this JSON file")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-images", type=int, default=None, help="evaluate N pairs spread over the split")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--no-perceptual", action="store_true", help="leave FID and LPIPS out")
     p.add_argument("--fid-weights", default=None,
                    help=f"Inception weights for FID (default: ${FID_WEIGHTS_ENV} or <torch hub>/checkpoints/{FID_WEIGHTS_FILE})")
@@ -301,13 +274,7 @@ def run_experiments_cli(args: argparse.Namespace) -> int:
     overrides = {"device": args.device}
     if args.num_workers is not None:
         overrides["num_workers"] = args.num_workers
-    names = [n.strip() for n in args.variants.split(",")] if args.variants else None
-    variants = VARIANTS
-    if names:
-        unknown = set(names) - {v.name for v in VARIANTS}
-        if unknown:
-            raise ValueError(f"unknown variants {sorted(unknown)}: choose from {[v.name for v in VARIANTS]}")
-        variants = tuple(v for v in VARIANTS if v.name in names)
+    variants = select_variants(args.variants.split(",")) if args.variants else VARIANTS
     results = run_experiments(args.data, args.out, base=base_config(**overrides), budget_images=args.budget_images,
                               variants=variants, recompute=args.recompute, progress=not args.quiet,
                               results_path=args.results, perceptual=not args.no_perceptual)
@@ -316,7 +283,6 @@ def run_experiments_cli(args: argparse.Namespace) -> int:
     print(f"{results['distinct_runs']} runs, {results['total_wall_seconds']:.0f} s on {results['hardware']['summary']}; "
           f"wrote {args.results} and {Path(args.results).with_suffix('.png')}")
     return 0
-
 
 
 def add_experiments(subparsers) -> None:
@@ -333,7 +299,7 @@ def add_experiments(subparsers) -> None:
                    help=f"training images per run (default {BUDGET_IMAGES:,}: ~1 h for all on a 2-core CPU)")
     p.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
     p.add_argument("--recompute", action="store_true", help="retrain runs that are already cached")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--num-workers", type=int, default=None, help="DataLoader workers (default 0; try 4 on a GPU machine)")
     p.add_argument("--no-perceptual", action="store_true", help="leave FID and LPIPS out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -352,8 +318,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PrintHandler(logging.Handler):
+    """Log records printed to whatever sys.stdout is when they happen (one line each)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stdout if record.levelno < logging.WARNING else sys.stderr)
+
+
+def _report_library_logs() -> None:
+    # The library reports through `logging` (one line per epoch, skipped files); a command prints it.
+    logger = logging.getLogger("pix2pix_lib")
+    if not any(isinstance(h, _PrintHandler) for h in logger.handlers):
+        logger.addHandler(_PrintHandler())
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _report_library_logs()
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .models.discriminator import min_input_size, n_layers_for_patch
@@ -53,7 +53,6 @@ class TrainConfig:
     seed: int = 0                  # seeds Python, NumPy and torch: runs repeat exactly on CPU
     n_samples: int = 8             # validation pairs in the per-epoch sample grid
     max_val_batches: int | None = None  # cap validation (fast mode)
-    notes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self._check_types()
@@ -151,11 +150,11 @@ def preset(name: str, **overrides) -> TrainConfig:
     return PRESETS[name].replace(**overrides)
 
 
-# Settings a resumed run may change: its length, and how (not what) it computes.
-# (`device` too: it is not a setting of the run but of this process, passed to load_checkpoint.)
-RESUME_MAY_CHANGE = ("epochs", "epochs_decay", "precision", "channels_last", "compile", "num_workers",
-                     "n_samples", "max_val_batches")
-
+# Settings of the machine, not of what is learned: where and how fast the same arithmetic runs.
+# (The ablation study's runs are the same run on any machinery; see experiments.config_key.)
+MACHINERY = ("device", "num_workers", "compile", "channels_last")
+# Settings a resumed run may change: its length, its numeric precision, the machinery, the reporting.
+RESUME_MAY_CHANGE = ("epochs", "epochs_decay", "precision", *MACHINERY, "n_samples", "max_val_batches")
 
 
 def resume_changes(stored: TrainConfig, requested: TrainConfig, path: str | Path) -> dict:
@@ -165,11 +164,11 @@ def resume_changes(stored: TrainConfig, requested: TrainConfig, path: str | Path
     a mismatch raises instead of silently training with the stored settings.
     """
     differ = [f.name for f in dataclasses.fields(TrainConfig)
-              if f.name not in RESUME_MAY_CHANGE + ("device", "notes")
+              if f.name not in RESUME_MAY_CHANGE
               and getattr(stored, f.name) != getattr(requested, f.name)]
     if differ:
         listed = ", ".join(f"{k}={getattr(stored, k)!r} (asked: {getattr(requested, k)!r})" for k in differ)
         raise ValueError(f"{path}: cannot resume with different settings: the run was trained with {listed}. "
-                         f"Resume with the run's own settings (only {', '.join(RESUME_MAY_CHANGE)} and device may "
+                         f"Resume with the run's own settings (only {', '.join(RESUME_MAY_CHANGE)} may "
                          f"change), or train into another output folder.")
-    return {k: getattr(requested, k) for k in RESUME_MAY_CHANGE}
+    return {k: getattr(requested, k) for k in RESUME_MAY_CHANGE if k != "device"}  # device: load_checkpoint's

@@ -21,9 +21,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import math
-import os
-import platform
 import re
 import shutil
 import time
@@ -37,10 +36,12 @@ from torch.utils.data import DataLoader
 from . import train
 
 from .files import RefusedError, is_ours, mark_ours, read_json, write_json_atomic
-from .config import TrainConfig, preset
+from .config import MACHINERY, TrainConfig, preset
+from .data.loaders import make_datasets
 from .data.paired import PairedImageDataset
 from .imaging import tensor_to_pil
-from .runtime import select_device
+from .runs import LAST_GENERATOR
+from .runtime import hardware_info, select_device
 from .weights import load_generator
 from .imaging import credit_band
 from .metrics import (
@@ -55,6 +56,7 @@ from .metrics import (
 # groups): 3600 s / 7 runs ~ 510 s each, less ~40 s of loading and evaluation ~ 470 s x 34/s
 # ~ 16,000. We take 15,000: ~3.7 passes over OpenMoji's 4,020 training pairs (4 epochs of 469
 # steps of 8), enough for the variants to differ, far from converged (the paper trains 200 epochs).
+log = logging.getLogger(__name__)
 BUDGET_IMAGES = 15_000
 N_SAMPLES = 6  # validation sketches shown per variant (the same ones for every variant)
 RESULTS_FORMAT = "pix2pix-ablations/1"
@@ -93,6 +95,15 @@ VARIANTS: tuple[Variant, ...] = (
 )
 
 
+def select_variants(names) -> tuple[Variant, ...]:
+    """The VARIANTS named (e.g. from `--variants "L1 only,16x16"`), in the study's order."""
+    names = {n.strip() for n in names}
+    unknown = names - {v.name for v in VARIANTS}
+    if unknown:
+        raise ValueError(f"unknown variants {sorted(unknown)}: choose from {[v.name for v in VARIANTS]}")
+    return tuple(v for v in VARIANTS if v.name in names)
+
+
 def base_config(**overrides) -> TrainConfig:
     """The quick preset (128 px, half-width nets, batch 8, bf16) that every variant starts from.
 
@@ -103,12 +114,8 @@ def base_config(**overrides) -> TrainConfig:
 
 
 # --- planning: variants -> distinct runs ------------------------------------------------------------
-# Fields that change how fast a run goes but not what it computes: not part of a run's identity.
-MACHINERY = ("device", "num_workers", "notes", "compile", "channels_last")
-
-
 def config_key(config: TrainConfig) -> str:
-    """A short hash of everything that decides a run's result (device and loader settings excluded)."""
+    """A short hash of everything that decides a run's result (config.MACHINERY excluded)."""
     data = {k: v for k, v in config.to_dict().items() if k not in MACHINERY}
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -153,28 +160,6 @@ def budget_schedule(config: TrainConfig, n_train: int, budget_images: int) -> Tr
     return config.replace(epochs=constant, epochs_decay=epochs - constant, max_steps_per_epoch=per_epoch)
 
 
-# --- where and what ---------------------------------------------------------------------------------
-def hardware_info(device: torch.device) -> dict:
-    """CPU model, GPU name, threads and versions: what a reader needs to compare wall times."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"device": str(device), "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version()}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
-        info["summary"] = f"{info['gpu']} (CUDA {info['cuda']}), {cpu}, {os.cpu_count()} CPU cores"
-    else:
-        info["summary"] = f"{cpu}, {info['torch_threads']} torch threads ({os.cpu_count()} CPU cores), no GPU"
-    return info
-
-
 def _strip(images: list[Image.Image]) -> Image.Image:
     """Images side by side (all the same size)."""
     w, h = images[0].size
@@ -217,7 +202,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
     results_path = Path(results_path) if results_path is not None else out_dir / "ablations.json"
 
     # Data: every variant reads the same pairs at the same size (jitter settings come from the base).
-    train_set, _ = train.make_datasets(base, data_root)
+    train_set, _ = make_datasets(base, data_root)
     val_set = PairedImageDataset(data_root, "val", image_size=base.image_size, load_size=base.image_size, flip=False)
     eval_set = val_set
     if max_val_images is not None and max_val_images < len(val_set):
@@ -253,7 +238,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         if (cached and not recompute and cached.get("key") == run["key"] and cached.get("data") == data_id
                 and cached.get("budget_images") == budget_images and cached.get("val_images") == len(eval_set)):
             if progress:
-                print(f"[{run['run']}] cached: {run_dir / RUN_RESULT}")
+                log.info(f"[{run['run']}] cached: {run_dir / RUN_RESULT}")
             run_results[run["run"]] = cached
             continue
         # An interrupted run of the same settings resumes from its checkpoint; anything else starts afresh.
@@ -269,12 +254,12 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         mark_ours(run_dir, "experiment run")
         marker.write_text(identity + "\n")
         if progress:
-            print(f"[{run['run']}] training {', '.join(run['variants'])}: {config.total_epochs} epochs x "
+            log.info(f"[{run['run']}] training {', '.join(run['variants'])}: {config.total_epochs} epochs x "
                   f"{config.max_steps_per_epoch} steps x batch {config.batch_size} on {device}")
         start = time.perf_counter()
         history = train.fit(config, data_root, run_dir, resume="auto", progress=progress, datasets=(train_set, val_set))
         trained = time.perf_counter() - start
-        generator, _ = load_generator(run_dir / train.LAST_GENERATOR, device=device)
+        generator, _ = load_generator(run_dir / LAST_GENERATOR, device=device)
         metrics = evaluate_generator(generator, eval_loader, device=device, perceptual=scorer())
         with torch.no_grad():
             fake = generator(sample_a.to(device)).float().cpu()  # (S, 3, H, W)
@@ -292,7 +277,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         write_json_atomic(run_dir / RUN_RESULT, result)
         run_results[run["run"]] = result
         if progress:
-            print(f"[{run['run']}] " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+            log.info(f"[{run['run']}] " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
 
     manifest = read_json(data_root / "manifest.json") or {}
     first = next(iter(run_results.values()))

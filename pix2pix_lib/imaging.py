@@ -17,6 +17,8 @@ from torchvision.utils import make_grid
 from .files import atomic_path
 
 
+# Every image file suffix the library reads (datasets, sketches, masks' photos).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 # The most pixels an input image may have: 8000 x 8000, more than any photo or drawing here needs.
 # Decoding is refused above it, before the memory is allocated (a 400-byte PNG can claim 10 GB).
 MAX_IMAGE_PIXELS = 64_000_000

@@ -28,7 +28,6 @@ def load_results(path: str | Path) -> dict:
     return data
 
 
-
 def plot_ablation_grid(grid: Image.Image | str | Path, results: dict, *, width: float = 9.0):
     """Show the sample grid with each row labelled by its variant(s). Returns the Figure."""
     grid = Image.open(grid) if isinstance(grid, (str, Path)) else grid
@@ -44,12 +43,10 @@ def plot_ablation_grid(grid: Image.Image | str | Path, results: dict, *, width: 
     return fig
 
 
-
 def numeric_metrics(results: dict) -> list[str]:
     """Metric names that hold numbers for every variant (FID / LPIPS only when they were computed)."""
     names = list(results["variants"][0]["metrics"])
     return [m for m in names if all(isinstance(v["metrics"].get(m), (int, float)) for v in results["variants"])]
-
 
 
 def results_markdown(results: dict) -> str:
@@ -70,7 +67,6 @@ def results_markdown(results: dict) -> str:
             f"*{base[m]:.4f}*" if isinstance(base.get(m), (int, float)) else "" for m in metrics) + " |")
         lines.append("")
     return "\n".join(lines)
-
 
 
 def plot_ablation_metrics(results: dict, metrics=("l1", "l1_changed", "psnr", "ssim", "sharpness", "colourfulness")):
@@ -101,7 +97,6 @@ def plot_ablation_metrics(results: dict, metrics=("l1", "l1_changed", "psnr", "s
     return fig
 
 
-
 # What the paper reports, as comparisons our numbers can confirm or contradict. Each check:
 # (group, the paper's claim, metric, variant that should be better, variant it should beat).
 # "sharpness" and "colourfulness" count as better when higher here: the claims are about blur
@@ -121,9 +116,7 @@ PAPER_CLAIMS = (
 )
 
 
-
 TIE = 0.01  # relative differences under 1% count as a tie: one seed cannot separate them
-
 
 
 def paper_checks(results: dict) -> list[dict]:
@@ -152,12 +145,10 @@ def paper_checks(results: dict) -> list[dict]:
     return rows
 
 
-
 def verdict(check: dict) -> str:
     if check["agrees"] is not None:
         return {True: "✔ agrees", False: "✘ disagrees"}[check["agrees"]]
     return "≈ tie" if check["relative_difference"] is not None else "– not measured"
-
 
 
 def checks_markdown(checks: list[dict]) -> str:
@@ -166,7 +157,6 @@ def checks_markdown(checks: list[dict]) -> str:
         diff = f"{100 * c['relative_difference']:+.1f}%" if c["relative_difference"] is not None else ""
         lines.append(f"| {c['group']} | {c['claim']} | {c['metric']} | {c['ours']} | {diff} | {verdict(c)} |")
     return "\n".join(lines)
-
 
 
 def group_summaries(results: dict) -> list[str]:

@@ -6,6 +6,7 @@ Small facts that training, generation, evaluation and the benchmarks all need, k
 from __future__ import annotations
 
 import os
+import platform
 import random
 from pathlib import Path
 
@@ -23,7 +24,6 @@ def select_device(name: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
 
 
 def auto_precision(device: torch.device) -> str:
@@ -46,12 +46,10 @@ def auto_precision(device: torch.device) -> str:
     return "fp32"
 
 
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -59,7 +57,6 @@ def rank_and_world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
-
 
 
 # --- data parallel across processes -------------------------------------------------------------
@@ -81,7 +78,6 @@ def average_gradients(module: nn.Module) -> None:
     for g in grads:
         g.copy_(flat[offset:offset + g.numel()].view_as(g))
         offset += g.numel()
-
 
 
 def broadcast_buffers(module: nn.Module) -> None:
@@ -114,15 +110,12 @@ def _numpy_state_to_tensors(state) -> list:
     return [state[0], torch.from_numpy(state[1].astype(np.int64)), *state[2:]]
 
 
-
 def _numpy_state_from_tensors(state: list):
     return (state[0], state[1].numpy().astype(np.uint32), *state[2:])
 
 
-
 def _python_state_to_list(state) -> list:
     return [state[0], list(state[1]), state[2]]
-
 
 
 def _python_state_from_list(state: list):
@@ -148,3 +141,25 @@ def join_torchrun(config):
 def leave_torchrun() -> None:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+
+
+# --- where and what ---------------------------------------------------------------------------------
+def hardware_info(device: torch.device) -> dict:
+    """CPU model, GPU name, threads and versions: what a reader needs to compare wall times."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"device": str(device), "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+        info["summary"] = f"{info['gpu']} (CUDA {info['cuda']}), {cpu}, {os.cpu_count()} CPU cores"
+    else:
+        info["summary"] = f"{cpu}, {info['torch_threads']} torch threads ({os.cpu_count()} CPU cores), no GPU"
+    return info

@@ -19,7 +19,6 @@ import numpy as np
 STROKE_WIDTH_AT_256 = 6.8
 
 
-
 # ----------------------------------------------------------------------------- stroke tools
 def skeletonize(mask: np.ndarray, *, max_iter: int = 100) -> np.ndarray:
     """One-pixel-wide centre lines of a mask (True or > 0 on the ink), kept connected -> bool (H, W).
@@ -68,12 +67,10 @@ def estimate_stroke_width(mask: np.ndarray) -> float:
     return float(max(1.0, 2.0 * np.median(dist[ridge]) - 0.5))
 
 
-
 def disk(diameter: int) -> np.ndarray:
     """A round structuring element: dilating by it widens a stroke by diameter - 1 pixels."""
     diameter = max(1, int(diameter))
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (diameter, diameter))
-
 
 
 def normalize_stroke_width(mask: np.ndarray, target: float) -> np.ndarray:

@@ -13,7 +13,7 @@ resume exactly (RNG states included), a CSV log, a sample grid per epoch, the be
 from __future__ import annotations
 
 import contextlib
-import csv
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -21,32 +21,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
-from PIL import Image
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, resume_changes
-from .data.paired import PairedImageDataset
-from .data.sketch_augment import DoodleAugment
-from .files import DiskFullError, RefusedError, atomic_path, exclusive_lock, is_ours, mark_ours, read_json
-from .imaging import make_sample_grid, save_image_atomic
+from .data.loaders import fixed_samples, make_datasets, make_train_loader
+from .files import exclusive_lock, mark_ours
+from .imaging import make_sample_grid
 from .metrics import evaluate_generator
 from .models import (GANLoss, PatchDiscriminator, build_generator, discriminator_objective, generator_objective,
                      n_layers_for_patch, set_requires_grad)
-from .runtime import (auto_precision, average_gradients, broadcast_buffers, rank_and_world, rng_states,
-                      seed_everything, select_device, set_rng_states)
-from .weights import (check_finite, check_state_fits, checkpoint_config, read_checkpoint, save_checkpoint,
-                      save_generator)
+from .runs import CHECKPOINT, check_data, check_run_folder, epoch_summary, save_epoch
+from .runtime import auto_precision, average_gradients, broadcast_buffers, rank_and_world, seed_everything, select_device
+from .weights import (check_finite, check_state_fits, checkpoint_config, load_training_state, read_checkpoint,
+                      training_state_dict)
 
-CHECKPOINT = "checkpoint.pt"           # everything needed to resume
-BEST_GENERATOR = "best_generator.pt"   # generator with the lowest validation L1
-LAST_GENERATOR = "generator.pt"        # generator after the last epoch
-LOG = "log.csv"
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def linear_decay(config: TrainConfig) -> Callable[[int], float]:
+    """The reference's schedule, as a factor of the initial lr per epoch: 1 for `epochs`, then linear to 0."""
+    return lambda epoch: 1.0 - max(0, epoch + 1 - config.epochs) / (config.epochs_decay + 1)
 
 
 @dataclass
@@ -92,16 +93,12 @@ class TrainingState:
         opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999), fused=fused)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999), fused=fused)
 
-        def lr_factor(epoch: int) -> float:
-            # Constant for `epochs`, then linear decay towards 0 over `epochs_decay` (reference schedule).
-            return 1.0 - max(0, epoch + 1 - config.epochs) / (config.epochs_decay + 1)
-
         scaler = None
         if config.precision == "fp16":
             scaler = torch.amp.GradScaler(device.type)  # fp16 gradients underflow without scaling
         return cls(config, generator, discriminator, GANLoss(config.gan_mode).to(device), opt_g, opt_d,
-                   torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor),
-                   torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor), device, scaler=scaler)
+                   torch.optim.lr_scheduler.LambdaLR(opt_g, linear_decay(config)),
+                   torch.optim.lr_scheduler.LambdaLR(opt_d, linear_decay(config)), device, scaler=scaler)
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
@@ -158,42 +155,12 @@ class TrainingState:
                                    f"or fp32 precision (--precision fp32).")
         return losses
 
-    # --- checkpoints -------------------------------------------------------------------------
+    # --- checkpoints (the format lives in weights.py) ---------------------------------------
     def state_dict(self) -> dict:
-        generator = getattr(self.generator, "module", self.generator)  # unwrap DistributedDataParallel
-        discriminator = getattr(self.discriminator, "module", self.discriminator)
-        return {
-            "format": "pix2pix-checkpoint/1",
-            "config": self.config.to_dict(),
-            "generator": generator.state_dict(),
-            "discriminator": discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "epoch": self.epoch, "step": self.step, "best_val_l1": self.best_val_l1, "history": self.history,
-            "data": self.data, "data_licence": self.data.get("licence", {}),
-            "rng": rng_states(),
-        }
+        return training_state_dict(self)
 
     def load_state_dict(self, state: dict) -> None:
-        getattr(self.generator, "module", self.generator).load_state_dict(state["generator"])
-        getattr(self.discriminator, "module", self.discriminator).load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
-        self.sched_d.load_state_dict(state["sched_d"])
-        # The optimisers' saved lr came from the stored schedule; recompute it from this config's, so a
-        # finished run extended with more epochs does not go on at the lr its old schedule decayed to 0.
-        for scheduler in (self.sched_g, self.sched_d):
-            for group, base_lr, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
-                                              scheduler.lr_lambdas):
-                group["lr"] = base_lr * factor(scheduler.last_epoch)
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.step, self.best_val_l1 = state["epoch"], state["step"], state["best_val_l1"]
-        self.history = list(state["history"])
-        self.data = dict(state.get("data") or {})
-        set_rng_states(state["rng"])
+        load_training_state(self, state)
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str | None = None, **config_overrides) -> TrainingState:
@@ -213,32 +180,6 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None, 
         raise ValueError(f"{path}: the checkpoint's optimiser, schedule or random state does not fit "
                          f"({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
     return model
-
-
-# --- datasets and loaders -----------------------------------------------------------------------
-def make_datasets(config: TrainConfig, data_root: str | Path):
-    """(train, val) paired datasets for `config` (jitter and flips on train only)."""
-    augment = DoodleAugment() if config.augment == "doodle" else None  # TrainConfig checked the name
-    common = dict(image_size=config.image_size, direction=config.direction)
-    train = PairedImageDataset(data_root, "train", load_size=config.load_size, flip=config.flip,
-                               augment=augment, **common)
-    val = PairedImageDataset(data_root, "val", flip=False, **common)
-    return train, val
-
-
-def make_train_loader(config: TrainConfig, dataset, epoch: int) -> DataLoader:
-    """Shuffled batches; the order depends only on (seed, epoch), so a resumed run sees the same."""
-    rank, world = rank_and_world()
-    # Seeds the shuffle (one process) or the workers' jitter streams: different on every rank.
-    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7919 * rank)
-    sampler = None
-    if world > 1:
-        sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank,
-                                                      shuffle=True, seed=config.seed, drop_last=True)
-        sampler.set_epoch(epoch)
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
-                      generator=generator, num_workers=config.num_workers, drop_last=len(dataset) > config.batch_size,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=False)
 
 
 # --- one epoch, and the loop around it ----------------------------------------------------------
@@ -319,15 +260,6 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
                     datasets=datasets, skip_bad=skip_bad)
 
 
-def check_run_folder(out_dir: Path) -> None:
-    """Refuse a run folder that is a file, or a folder of someone else's files."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RefusedError(f"{out_dir}: --out names a file; a run needs a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (is_ours(out_dir) or (out_dir / CHECKPOINT).is_file()):
-        raise RefusedError(f"{out_dir}: --out is a folder of other files, not a run folder; a run writes "
-                           f"{LOG}, {BEST_GENERATOR}, samples/ ... there. Choose a new folder, e.g. {out_dir / 'run'}")
-
-
 def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end, progress, datasets,
          skip_bad) -> list[dict]:
     rank, world = rank_and_world()
@@ -348,23 +280,12 @@ def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end,
 
     train_set, val_set = datasets if datasets is not None else make_datasets(config, data_root)
     model.data = check_data(model, train_set, val_set, data_root, skip_bad=skip_bad, checkpoint=checkpoint_path)
-    if config.num_workers > 0 and getattr(train_set, "cache", False):
-        # Decode every pair once here: each epoch's forked workers then inherit the cache
-        # instead of decoding the whole dataset again.
-        for i in tqdm(range(len(train_set)), desc="caching pairs", disable=not progress or rank != 0, leave=False):
-            train_set.load_pair(i)
-            if getattr(train_set, "cache_full", False):  # the rest would be decoded only to be thrown away
-                break
+    if config.num_workers > 0 and hasattr(train_set, "fill_cache"):
+        train_set.fill_cache(progress=progress and rank == 0)  # forked workers inherit it: decoded once
     val_loader = DataLoader(val_set, batch_size=max(config.batch_size, 8), shuffle=False,
                             num_workers=config.num_workers)
-    n = min(config.n_samples, len(val_set))
-    sample_batch = [val_set[i] for i in range(n)]
-    sample_a = torch.stack([s["A"] for s in sample_batch])
-    sample_b = torch.stack([s["B"] for s in sample_batch])
-
+    sample_a, sample_b = fixed_samples(val_set, config.n_samples)  # the same pairs in every epoch's grid
     licence = {"data_licence": model.data["licence"]} if model.data.get("licence") else {}
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
     while model.epoch < config.total_epochs:
         if world > 1:
             # Each rank its own dropout and jitter stream, re-derived every epoch: the checkpoint holds
@@ -384,14 +305,9 @@ def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end,
         if rank != 0:
             continue
         # Validation and files: rank 0 only.
-        generator = model.generator
-        val = evaluate_generator(generator, val_loader, device=model.device, max_batches=config.max_val_batches,
-                                 autocast_dtype=model.autocast_dtype)
-        generator.eval()
-        with torch.no_grad(), model.autocast():
-            fake = generator(model.to_device(sample_a)).float().cpu()
-        generator.train()
-        grid = make_sample_grid(sample_a, fake, sample_b)
+        val = evaluate_generator(model.generator, val_loader, device=model.device,
+                                 max_batches=config.max_val_batches, autocast_dtype=model.autocast_dtype)
+        grid = make_sample_grid(sample_a, generate_samples(model, sample_a), sample_b)
         row = {"epoch": model.epoch, "step": model.step, **{f"loss_{k}": v for k, v in losses.items()},
                **{f"val_{k}": v for k, v in val.items()}, "lr_g": lr_g,
                "seconds": seconds, "images_per_s": images / seconds}
@@ -401,84 +317,17 @@ def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end,
         if on_epoch_end is not None:
             on_epoch_end(EpochReport(model.epoch, config.total_epochs, model.step, losses, val, seconds,
                                      images / seconds, grid, samples_path, is_best, model.history))
-        # One summary line per epoch, with or without progress bars.
-        print(f"epoch {model.epoch}/{config.total_epochs}  " + "  ".join(f"{k} {v:.3f}" for k, v in losses.items())
-              + f"  | val L1 {val['l1']:.4f} PSNR {val['psnr']:.2f} SSIM {val['ssim']:.3f}"
-              + f"  | {images / seconds:.1f} img/s" + ("  *best*" if is_best else ""))
+        log.info(epoch_summary(row, config.total_epochs, is_best))  # one line per epoch, bars or not
     return model.history
 
 
-def save_epoch(model: TrainingState, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, meta: dict) -> Path:
-    """An epoch's files: sample grid, generator (and best), checkpoint last, then the log. Returns the grid's path.
-
-    The checkpoint goes after the generators: a crash before it re-runs the epoch. A full disk at any
-    of these writes stops the run with the previous checkpoint intact, so --resume repeats the epoch.
-    """
-    checkpoint = out_dir / CHECKPOINT
-    try:
-        samples_path = save_image_atomic(grid, out_dir / "samples" / f"epoch_{model.epoch:03d}.png")
-        config = model.config.to_dict()
-        if is_best:
-            model.best_val_l1 = row["val_l1"]
-            save_generator(out_dir / BEST_GENERATOR, model.generator, config, extra=meta)
-        save_generator(out_dir / LAST_GENERATOR, model.generator, config, extra=meta)
-        model.history.append(row)
-        save_checkpoint(model, checkpoint)
-        write_log(out_dir / LOG, model.history)
-    except DiskFullError as err:
-        if not checkpoint.is_file():
-            raise
-        raise DiskFullError(err.path, f"checkpoint ({checkpoint.name}, epoch {model.epoch - 1})",
-                            then="--resume repeats this epoch") from None
-    return samples_path
-
-
-def check_data(model: TrainingState, train_set, val_set, data_root, *, skip_bad: bool, checkpoint: Path) -> dict:
-    """Check every pair file before the first step, and that a resumed run sees the data it began with.
-
-    Returns the run's data record (path, fingerprint, file count, licence) for the checkpoint.
-    """
-    for dataset in (train_set, val_set):
-        if hasattr(dataset, "check_files"):
-            dataset.check_files(skip_bad=skip_bad)
-    record = {"path": str(Path(data_root).resolve()), **data_licence(data_root)}
-    record["licence"] = record.pop("data_licence", {})
-    if hasattr(train_set, "fingerprint") and hasattr(val_set, "fingerprint"):
-        record["fingerprint"] = f"{train_set.fingerprint()}-{val_set.fingerprint()}"
-        record["files"] = len(train_set) + len(val_set)
-    stored = model.data.get("fingerprint")
-    if stored and record.get("fingerprint") and stored != record["fingerprint"]:
-        raise ValueError(f"{checkpoint}: cannot resume on other data: the run was trained on {model.data['path']} "
-                         f"({model.data.get('files')} files), {data_root} holds {record.get('files')} other or "
-                         "changed files. Resume with the run's own data, or train into another output folder")
-    return record
-
-
-def data_licence(data_root: str | Path) -> dict:
-    """{"data_licence": {...}} from the dataset's manifest.json (or ATTRIBUTION.txt), else {}.
-
-    Weights trained on CC BY-SA data are shared under the same terms: the file says so itself.
-    """
-    manifest = read_json(Path(data_root) / "manifest.json") or {}
-    licence = {k: manifest[k] for k in ("attribution", "license", "license_url", "changes") if k in manifest}
-    attribution = Path(data_root) / "ATTRIBUTION.txt"
-    if not licence and attribution.is_file():
-        licence = {"attribution": attribution.read_text(encoding="utf-8").strip()}
-    return {"data_licence": licence} if licence else {}
-
-
-def write_log(path: Path, history: list[dict]) -> None:
-    """Rewrite the CSV log from the history kept in the checkpoint (so the two never disagree)."""
-    fields = list(dict.fromkeys(k for row in history for k in row))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(history)
-
-
-def read_log(path: str | Path) -> list[dict]:
-    """The CSV log as a list of dicts of floats (for plots)."""
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+@torch.no_grad()
+def generate_samples(model: TrainingState, sample_a: torch.Tensor) -> torch.Tensor:
+    """G's outputs for the fixed sample sketches, in eval mode (as validation), then back to training."""
+    model.generator.eval()
+    with model.autocast():
+        fake = model.generator(model.to_device(sample_a)).float().cpu()
+    model.generator.train()
+    return fake
 
 

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from .config import TrainConfig
-from .files import atomic_path
+from .files import RefusedError, atomic_path
 from .models import build_generator
-from .runtime import select_device
+from .runtime import rng_states, select_device, set_rng_states
 
 
 def load_plain(path: str | Path, what: str = "weights file", *, mmap: bool = False):
@@ -93,13 +93,10 @@ def check_state_fits(module: nn.Module, state: dict, path: str | Path, what: str
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "openmoji_doodle_256.pt"
 
 
-
 WEIGHTS_FORMAT = "pix2pix-generator/1"
 
 
-
 GENERATOR_KEYS = ("image_size", "ngf", "norm", "skips", "dropout", "in_channels", "out_channels")
-
 
 
 # ----------------------------------------------------------------------------- weights files
@@ -127,7 +124,6 @@ def save_generator(path, generator: nn.Module, config_dict: dict, *, half: bool 
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
-
 
 
 def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
@@ -168,6 +164,31 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Modu
     return generator, {"config": full, "extra": extra, "path": str(path)}
 
 
+def or_shipped(path: str | Path | None) -> Path:
+    """`path`, or the shipped generator when None (with a clear error if a wheel or checkout lacks it)."""
+    if path:
+        return Path(path)
+    if not SHIPPED_WEIGHTS.is_file():
+        raise FileNotFoundError(f"{SHIPPED_WEIGHTS}: the shipped generator is not there; "
+                                "pass --weights (e.g. runs/quick/best_generator.pt)")
+    return SHIPPED_WEIGHTS
+
+
+def export_generator(src: str | Path, dst: str | Path, *, half: bool = False, note: str | None = None) -> Path:
+    """Copy a generator (a weights file or a full checkpoint) into a standalone weights file.
+
+    Its metrics and data licence come along. `dst` may replace an earlier weights file, never the
+    input or any other file.
+    """
+    dst = Path(dst)
+    if dst.exists() and dst.resolve() == Path(src).resolve():
+        raise RefusedError(f"{dst}: -o is the input itself; choose another file name")
+    if dst.is_dir() or (dst.exists() and not is_weights_file(dst)):
+        raise RefusedError(f"{dst}: exists and is not a pix2pix weights file; it is left as it is (choose another -o)")
+    generator, meta = load_generator(src)
+    extra = {**meta["extra"], "exported_from": str(src), **({"note": note} if note else {})}
+    return save_generator(dst, generator, meta["config"], half=half, extra=extra)
+
 
 def is_weights_file(path: Path) -> bool:
     """True when `path` is a generator file or checkpoint this library wrote (so export may replace it)."""
@@ -186,9 +207,7 @@ def save_checkpoint(model, path: str | Path) -> Path:
     return path
 
 
-
 CHECKPOINT_FORMAT = "pix2pix-checkpoint/1"
-
 
 
 # Every field a checkpoint must have, and its type: a file that lacks one is refused by name.
@@ -197,9 +216,47 @@ CHECKPOINT_FIELDS = {"config": dict, "generator": dict, "discriminator": dict, "
                      "history": list, "rng": dict}
 
 
-
 RNG_FIELDS = {"torch": torch.Tensor, "numpy": list, "python": list, "cuda": list}
 
+
+def training_state_dict(model) -> dict:
+    """A TrainingState as a checkpoint: everything needed to resume it exactly."""
+    generator = getattr(model.generator, "module", model.generator)  # unwrap a DDP or compiled wrapper
+    discriminator = getattr(model.discriminator, "module", model.discriminator)
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": model.config.to_dict(),
+        "generator": generator.state_dict(),
+        "discriminator": discriminator.state_dict(),
+        "opt_g": model.opt_g.state_dict(), "opt_d": model.opt_d.state_dict(),
+        "sched_g": model.sched_g.state_dict(), "sched_d": model.sched_d.state_dict(),
+        "scaler": model.scaler.state_dict() if model.scaler is not None else None,
+        "epoch": model.epoch, "step": model.step, "best_val_l1": model.best_val_l1, "history": model.history,
+        "data": model.data, "data_licence": model.data.get("licence", {}),
+        "rng": rng_states(),
+    }
+
+
+def load_training_state(model, state: dict) -> None:
+    """Put a checkpoint (`read_checkpoint`) back into a TrainingState built from its config."""
+    getattr(model.generator, "module", model.generator).load_state_dict(state["generator"])
+    getattr(model.discriminator, "module", model.discriminator).load_state_dict(state["discriminator"])
+    model.opt_g.load_state_dict(state["opt_g"])
+    model.opt_d.load_state_dict(state["opt_d"])
+    model.sched_g.load_state_dict(state["sched_g"])
+    model.sched_d.load_state_dict(state["sched_d"])
+    # The optimisers' saved lr came from the stored schedule; recompute it from this config's, so a
+    # finished run extended with more epochs does not go on at the lr its old schedule decayed to 0.
+    for scheduler in (model.sched_g, model.sched_d):
+        for group, base_lr, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
+                                          scheduler.lr_lambdas):
+            group["lr"] = base_lr * factor(scheduler.last_epoch)
+    if model.scaler is not None and state.get("scaler"):
+        model.scaler.load_state_dict(state["scaler"])
+    model.epoch, model.step, model.best_val_l1 = state["epoch"], state["step"], state["best_val_l1"]
+    model.history = list(state["history"])
+    model.data = dict(state.get("data") or {})
+    set_rng_states(state["rng"])
 
 
 def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
@@ -224,7 +281,6 @@ def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: the checkpoint's config is not valid ({err})") from None
     return state
-
 
 
 def checkpoint_config(path: str | Path) -> TrainConfig:

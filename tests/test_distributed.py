@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pix2pix_lib.train import CHECKPOINT, load_checkpoint, read_log
+from pix2pix_lib.runs import CHECKPOINT, read_log
+from pix2pix_lib.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,6 +8,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from pix2pix_lib import generate as gen
+from pix2pix_lib import preprocess as pre
 from pix2pix_lib import strokes, weights
 from pix2pix_lib.cli import main
 from pix2pix_lib.config import TrainConfig
@@ -49,33 +50,33 @@ def test_preprocess_shape_range_and_every_input_kind_agree(tmp_path):
         "tensor": torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1),
         "tensor_pm1": torch.from_numpy(np.asarray(im, np.float32) / 127.5 - 1)[None],
     }
-    ref = gen.preprocess_sketch(im, image_size=SIZE)
+    ref = pre.preprocess_sketch(im, image_size=SIZE)
     assert ref.shape == (1, 3, SIZE, SIZE) and ref.dtype == torch.float32
     assert ref.min() >= -1 and ref.max() <= 1
     assert torch.equal(ref[:, 0], ref[:, 1]) and torch.equal(ref[:, 0], ref[:, 2])  # grayscale
     for name, x in inputs.items():
-        out = gen.preprocess_sketch(x, image_size=SIZE)
+        out = pre.preprocess_sketch(x, image_size=SIZE)
         assert (out - ref).abs().mean() < 0.01, name
 
 
 def test_preprocess_polarity_position_and_margin():
-    ref = gen.preprocess_sketch(doodle(), image_size=SIZE)
-    inverted = gen.preprocess_sketch(doodle(invert=True), image_size=SIZE)
-    shifted = gen.preprocess_sketch(doodle(offset=(50, -35)), image_size=SIZE)
+    ref = pre.preprocess_sketch(doodle(), image_size=SIZE)
+    inverted = pre.preprocess_sketch(doodle(invert=True), image_size=SIZE)
+    shifted = pre.preprocess_sketch(doodle(offset=(50, -35)), image_size=SIZE)
     assert (inverted - ref).abs().mean() < 0.01
     assert (shifted - ref).abs().mean() < 0.02  # cropped to the drawing: position does not matter
     # background stays white; the drawing fills DRAWING_FILL of the side, centred
     ink = (ref[0, 0] < 0).numpy()
     rows, cols = np.nonzero(ink)
     extent = (max(rows.max() - rows.min(), cols.max() - cols.min()) + 1) / SIZE
-    assert abs(extent - gen.DRAWING_FILL) < 0.06
+    assert abs(extent - pre.DRAWING_FILL) < 0.06
     assert abs((rows.min() + rows.max()) / 2 - SIZE / 2) < 2 and abs((cols.min() + cols.max()) / 2 - SIZE / 2) < 2
     assert ref[0, 0, 0, 0] == 1.0  # white corner
 
 
 @pytest.mark.parametrize("width", [1, 3, 14])
 def test_preprocess_normalises_stroke_width(width):
-    steps = gen.preprocess_steps(doodle(width=width, size=400), image_size=128)
+    steps = pre.preprocess_steps(doodle(width=width, size=400), image_size=128)
     target = strokes.target_stroke_width(128)
     assert abs(steps["stroke_width_after"] - target) <= 1.0, steps["stroke_width_after"]
     out_width = estimate_stroke_width(steps["normalized"] < 0.5)
@@ -85,8 +86,8 @@ def test_preprocess_normalises_stroke_width(width):
 
 
 def test_explicit_stroke_width_is_honoured():
-    thin = gen.preprocess_steps(doodle(), image_size=128, stroke_width=2)["stroke_width_after"]
-    thick = gen.preprocess_steps(doodle(), image_size=128, stroke_width=8)["stroke_width_after"]
+    thin = pre.preprocess_steps(doodle(), image_size=128, stroke_width=2)["stroke_width_after"]
+    thick = pre.preprocess_steps(doodle(), image_size=128, stroke_width=8)["stroke_width_after"]
     assert thin < 3.5 and 6.5 < thick
 
 
@@ -98,17 +99,17 @@ def test_explicit_stroke_width_is_honoured():
 ])
 def test_empty_drawing_raises_a_clear_message(blank):
     with pytest.raises(ValueError, match="the drawing is empty"):
-        gen.preprocess_sketch(blank, image_size=SIZE)
+        pre.preprocess_sketch(blank, image_size=SIZE)
 
 
 def test_bad_sketch_inputs(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.png"):
-        gen.preprocess_sketch(tmp_path / "nope.png")
+        pre.preprocess_sketch(tmp_path / "nope.png")
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="bad.png"):
-        gen.preprocess_sketch(tmp_path / "bad.png")
+        pre.preprocess_sketch(tmp_path / "bad.png")
     with pytest.raises(ValueError):
-        gen.preprocess_sketch(np.zeros((4, 4, 4, 4)))
+        pre.preprocess_sketch(np.zeros((4, 4, 4, 4)))
 
 
 # ----------------------------------------------------------------------------- weights files

@@ -18,8 +18,8 @@ LAYERS = [
     {"models"},                                 # the networks and the objective
     {"config", "files", "runtime", "strokes"},  # small shared facts
     {"imaging"},                                # every image file read and written
-    {"data", "weights"},                        # datasets; the two file formats
-    {"metrics"},
+    {"data", "weights", "preprocess"},          # datasets; the two file formats; any sketch -> G input
+    {"metrics", "runs"},                        # measuring; a run folder's files
     {"train", "generate"},                      # the algorithm; sketch -> colour image
     {"experiments", "viz", "canvas"},
     {"report"},                                 # reading the ablations back

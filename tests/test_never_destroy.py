@@ -24,7 +24,7 @@ import torch
 import traitlets
 from PIL import Image, ImageDraw
 
-from pix2pix_lib import generate as gen
+from pix2pix_lib import preprocess as pre
 from pix2pix_lib import weights as weights_module
 from pix2pix_lib import train
 from pix2pix_lib.cli import main, one_line
@@ -354,8 +354,8 @@ def test_11_decompression_bombs_are_one_line_errors_and_long_thin_images_stay_sm
     thin = Image.new("L", (30000, 10), 255)
     ImageDraw.Draw(thin).line([(100, 5), (29900, 5)], fill=0, width=3)
     thin.save(tmp_path / "thin.png")
-    steps = gen.preprocess_steps(tmp_path / "thin.png", image_size=64)
-    assert steps["square"].size <= (4 * 64 / gen.DRAWING_FILL + 2) ** 2  # not a 39000 x 39000 square
+    steps = pre.preprocess_steps(tmp_path / "thin.png", image_size=64)
+    assert steps["square"].size <= (4 * 64 / pre.DRAWING_FILL + 2) ** 2  # not a 39000 x 39000 square
     assert steps["normalized"].shape == (64, 64)
 
 
@@ -458,15 +458,15 @@ def _photographed_on_a_table(size=400) -> Image.Image:
 
 
 def test_17_a_frame_or_a_dark_table_does_not_flip_the_ink_polarity():
-    clean = gen.preprocess_sketch(_circle_cross(), image_size=64)
+    clean = pre.preprocess_sketch(_circle_cross(), image_size=64)
     ink_share = float((clean < 0).float().mean())
-    framed = gen.preprocess_steps(_circle_cross(frame=True), image_size=64)
+    framed = pre.preprocess_steps(_circle_cross(frame=True), image_size=64)
     assert framed["polarity"] == "dark ink on light"
     assert (framed["normalized"] < 0.5).mean() < 2.5 * ink_share  # not a blob: the strokes and the frame
-    table = gen.preprocess_steps(_photographed_on_a_table(), image_size=64)
+    table = pre.preprocess_steps(_photographed_on_a_table(), image_size=64)
     assert table["polarity"] == "dark ink on light"
-    assert np.abs(gen.input_from_steps(table) - clean).mean() < 0.1  # the table and the shadow are gone
-    white_on_black = gen.preprocess_steps(Image.fromarray(255 - np.asarray(_circle_cross())), image_size=64)
+    assert np.abs(pre.input_from_steps(table) - clean).mean() < 0.1  # the table and the shadow are gone
+    white_on_black = pre.preprocess_steps(Image.fromarray(255 - np.asarray(_circle_cross())), image_size=64)
     assert white_on_black["polarity"] == "light ink on dark"
 
 
@@ -481,9 +481,9 @@ def test_18_exif_orientation_is_applied_on_every_load(tmp_path):
     rgb = load_rgb(tmp_path / "phone.jpg")
     assert rgb.shape == (60, 30, 3)
     assert rgb[:10].mean() < 60 and rgb[-10:].mean() > 200  # the bar is now at the top
-    assert gen.load_gray(tmp_path / "phone.jpg").shape == (60, 30)
+    assert pre.load_gray(tmp_path / "phone.jpg").shape == (60, 30)
     with Image.open(tmp_path / "phone.jpg") as opened:
-        assert gen.load_gray(opened).shape == (60, 30)
+        assert pre.load_gray(opened).shape == (60, 30)
 
 
 def test_19_weights_full_of_nan_are_refused_on_load(tmp_path):

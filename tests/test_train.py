@@ -14,7 +14,8 @@ import torch
 
 from pix2pix_lib import cli
 from pix2pix_lib.config import TrainConfig
-from pix2pix_lib.train import CHECKPOINT, TrainingState, TrainingDiverged, fit, load_checkpoint, read_log
+from pix2pix_lib.runs import CHECKPOINT, read_log
+from pix2pix_lib.train import TrainingState, TrainingDiverged, fit, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=2, precision="fp32", seed=3, n_samples=2)
@@ -203,7 +204,7 @@ def test_generator_files_carry_the_licence_of_their_training_data(tiny_pairs, tm
 
 
 def test_non_finite_loss_stops_with_clear_error_and_keeps_last_checkpoint(tiny_pairs, tmp_path):
-    from pix2pix_lib.train import make_datasets
+    from pix2pix_lib.data.loaders import make_datasets
 
     config = TrainConfig(**TINY, epochs=2, epochs_decay=0)
     train_set, val_set = make_datasets(config, tiny_pairs)
@@ -366,7 +367,7 @@ def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch, tmp_path, flags,
 
 def test_make_datasets_augments_training_pairs_only(tiny_pairs):
     from pix2pix_lib.data.sketch_augment import DoodleAugment
-    from pix2pix_lib.train import make_datasets
+    from pix2pix_lib.data.loaders import make_datasets
 
     train, val = make_datasets(TrainConfig(**TINY, augment="doodle"), tiny_pairs)
     assert isinstance(train.augment, DoodleAugment) and val.augment is None

@@ -19,13 +19,12 @@ from .openmoji import (
     build_openmoji_dataset,
     ensure_openmoji_dataset,
     openmoji_attribution,
-    openmoji_group_key,
     parse_openmoji_svg,
     read_manifest,
     render_openmoji,
     render_svg,
-    split_by_group,
 )
+from .openmoji_split import openmoji_group_key, split_by_group
 from .paired import PairedImageDataset, load_rgb, make_pair_image, split_pair_array
 from .paths import default_data_dir
 

@@ -278,5 +278,3 @@ def download_carvana(root: str | Path | None = None) -> Path:
     return root
 
 
-
-

@@ -18,6 +18,7 @@ from one angle in training and from another in validation (the seed held out 5 c
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import warnings
@@ -27,12 +28,12 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..imaging import open_image
+from ..imaging import IMAGE_SUFFIXES, open_image
 from .edges import EDGE_STYLES, edges_for
 from .paired import load_rgb, make_pair_image
 from ..files import atomic_output_dir
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+log = logging.getLogger(__name__)
 MASK_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".bmp")
 # Carvana's names: a 12-hex-digit car id and a 2-digit angle (01..16). Only those are grouped: a
 # looser pattern would make a camera's IMG_0001, IMG_0002, ... all one object.
@@ -185,9 +186,7 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
                     "images": str(images_dir), "masks": str(masks_dir)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     if problems:
-        print(f"skipped {len(problems)} bad or unmatched files (see {out_dir / 'manifest.json'})")
+        log.warning(f"skipped {len(problems)} bad or unmatched files (see {out_dir / 'manifest.json'})")
     return out_dir
-
-
 
 

@@ -26,11 +26,11 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
+from tqdm.auto import tqdm
 from torchvision.transforms import v2
 
-from ..imaging import bomb_message, check_image_size, normalize_to_neg_one_to_one, open_image, pil_to_rgb_array
+from ..imaging import IMAGE_SUFFIXES, bomb_message, check_image_size, normalize_to_neg_one_to_one, open_image, pil_to_rgb_array
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 JITTER_RATIO = 286 / 256  # the paper's load size relative to the crop size
 # Decoded pairs kept in memory beyond this many bytes are decoded again each epoch
 # (edges2shoes at 286 px would need ~24 GB). Override with PIX2PIX_CACHE_GB.
@@ -224,6 +224,15 @@ class PairedImageDataset(Dataset):
         self.files = check_pair_files(self.files, skip_bad=skip_bad, where=self.root / self.split)
         self._cache.clear()
         self._cache_bytes = 0
+
+    def fill_cache(self, *, progress: bool = True) -> None:
+        """Decode every pair now (until the cache budget is full): DataLoader workers forked later share it."""
+        if not self.cache:
+            return
+        for i in tqdm(range(len(self)), desc="caching pairs", disable=not progress, leave=False):
+            self.load_pair(i)
+            if self.cache_full:  # the rest would be decoded only to be thrown away
+                break
 
     def fingerprint(self) -> str:
         """Which files this split reads (`files_fingerprint`)."""

@@ -1,0 +1,45 @@
+"""The datasets and loaders a training run reads, built from its TrainConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..config import TrainConfig
+from ..runtime import rank_and_world
+from .paired import PairedImageDataset
+from .sketch_augment import DoodleAugment
+
+
+# --- datasets and loaders -----------------------------------------------------------------------
+def make_datasets(config: TrainConfig, data_root: str | Path):
+    """(train, val) paired datasets for `config` (jitter and flips on train only)."""
+    augment = DoodleAugment() if config.augment == "doodle" else None  # TrainConfig checked the name
+    common = dict(image_size=config.image_size, direction=config.direction)
+    train = PairedImageDataset(data_root, "train", load_size=config.load_size, flip=config.flip,
+                               augment=augment, **common)
+    val = PairedImageDataset(data_root, "val", flip=False, **common)
+    return train, val
+
+
+def make_train_loader(config: TrainConfig, dataset, epoch: int) -> DataLoader:
+    """Shuffled batches; the order depends only on (seed, epoch), so a resumed run sees the same."""
+    rank, world = rank_and_world()
+    # Seeds the shuffle (one process) or the workers' jitter streams: different on every rank.
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7919 * rank)
+    sampler = None
+    if world > 1:
+        sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank,
+                                                      shuffle=True, seed=config.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+                      generator=generator, num_workers=config.num_workers, drop_last=len(dataset) > config.batch_size,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=False)
+
+
+def fixed_samples(val_set, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `n` validation pairs as (A, B) batches (n, 3, S, S): the per-epoch sample grid's rows."""
+    pairs = [val_set[i] for i in range(min(n, len(val_set)))]
+    return torch.stack([p["A"] for p in pairs]), torch.stack([p["B"] for p in pairs])

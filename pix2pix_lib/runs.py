@@ -1,0 +1,124 @@
+"""A run folder: what `fit` writes there each epoch, the checks before it starts, and its log.
+
+    <out>/checkpoint.pt       everything needed to resume (weights.save_checkpoint)
+    <out>/best_generator.pt   the generator with the lowest validation L1
+    <out>/generator.pt        the generator after the last epoch
+    <out>/log.csv             one row per epoch (losses, validation metrics, lr, speed)
+    <out>/samples/epoch_NNN.png   input | generated | target on fixed validation pairs
+
+A run folder is marked as the library's (files.mark_ours) and locked while it trains.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from PIL import Image
+
+from .files import DiskFullError, RefusedError, atomic_path, is_ours, read_json
+from .imaging import save_image_atomic
+from .weights import save_checkpoint, save_generator
+
+
+CHECKPOINT = "checkpoint.pt"           # everything needed to resume
+
+
+BEST_GENERATOR = "best_generator.pt"   # generator with the lowest validation L1
+
+
+LAST_GENERATOR = "generator.pt"        # generator after the last epoch
+
+
+LOG = "log.csv"
+
+
+def check_run_folder(out_dir: Path) -> None:
+    """Refuse a run folder that is a file, or a folder of someone else's files."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RefusedError(f"{out_dir}: --out names a file; a run needs a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (is_ours(out_dir) or (out_dir / CHECKPOINT).is_file()):
+        raise RefusedError(f"{out_dir}: --out is a folder of other files, not a run folder; a run writes "
+                           f"{LOG}, {BEST_GENERATOR}, samples/ ... there. Choose a new folder, e.g. {out_dir / 'run'}")
+
+
+def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, meta: dict) -> Path:
+    """An epoch's files: sample grid, generator (and best), checkpoint last, then the log. Returns the grid's path.
+
+    The checkpoint goes after the generators: a crash before it re-runs the epoch. A full disk at any
+    of these writes stops the run with the previous checkpoint intact, so --resume repeats the epoch.
+    """
+    checkpoint = out_dir / CHECKPOINT
+    try:
+        samples_path = save_image_atomic(grid, out_dir / "samples" / f"epoch_{model.epoch:03d}.png")
+        config = model.config.to_dict()
+        if is_best:
+            model.best_val_l1 = row["val_l1"]
+            save_generator(out_dir / BEST_GENERATOR, model.generator, config, extra=meta)
+        save_generator(out_dir / LAST_GENERATOR, model.generator, config, extra=meta)
+        model.history.append(row)
+        save_checkpoint(model, checkpoint)
+        write_log(out_dir / LOG, model.history)
+    except DiskFullError as err:
+        if not checkpoint.is_file():
+            raise
+        raise DiskFullError(err.path, f"checkpoint ({checkpoint.name}, epoch {model.epoch - 1})",
+                            then="--resume repeats this epoch") from None
+    return samples_path
+
+
+def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoint: Path) -> dict:
+    """Check every pair file before the first step, and that a resumed run sees the data it began with.
+
+    Returns the run's data record (path, fingerprint, file count, licence) for the checkpoint.
+    """
+    for dataset in (train_set, val_set):
+        if hasattr(dataset, "check_files"):
+            dataset.check_files(skip_bad=skip_bad)
+    record = {"path": str(Path(data_root).resolve()), **data_licence(data_root)}
+    record["licence"] = record.pop("data_licence", {})
+    if hasattr(train_set, "fingerprint") and hasattr(val_set, "fingerprint"):
+        record["fingerprint"] = f"{train_set.fingerprint()}-{val_set.fingerprint()}"
+        record["files"] = len(train_set) + len(val_set)
+    stored = model.data.get("fingerprint")
+    if stored and record.get("fingerprint") and stored != record["fingerprint"]:
+        raise ValueError(f"{checkpoint}: cannot resume on other data: the run was trained on {model.data['path']} "
+                         f"({model.data.get('files')} files), {data_root} holds {record.get('files')} other or "
+                         "changed files. Resume with the run's own data, or train into another output folder")
+    return record
+
+
+def data_licence(data_root: str | Path) -> dict:
+    """{"data_licence": {...}} from the dataset's manifest.json (or ATTRIBUTION.txt), else {}.
+
+    Weights trained on CC BY-SA data are shared under the same terms: the file says so itself.
+    """
+    manifest = read_json(Path(data_root) / "manifest.json") or {}
+    licence = {k: manifest[k] for k in ("attribution", "license", "license_url", "changes") if k in manifest}
+    attribution = Path(data_root) / "ATTRIBUTION.txt"
+    if not licence and attribution.is_file():
+        licence = {"attribution": attribution.read_text(encoding="utf-8").strip()}
+    return {"data_licence": licence} if licence else {}
+
+
+def write_log(path: Path, history: list[dict]) -> None:
+    """Rewrite the CSV log from the history kept in the checkpoint (so the two never disagree)."""
+    fields = list(dict.fromkeys(k for row in history for k in row))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The CSV log as a list of dicts of floats (for plots)."""
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def epoch_summary(row: dict, total_epochs: int, is_best: bool) -> str:
+    """The one line per epoch: losses | validation | speed."""
+    losses = "  ".join(f"{k[5:]} {v:.3f}" for k, v in row.items() if k.startswith("loss_"))
+    return (f"epoch {int(row['epoch'])}/{total_epochs}  {losses}  | val L1 {row['val_l1']:.4f} "
+            f"PSNR {row['val_psnr']:.2f} SSIM {row['val_ssim']:.3f}  | {row['images_per_s']:.1f} img/s"
+            + ("  *best*" if is_best else ""))
