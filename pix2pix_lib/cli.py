@@ -14,12 +14,12 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import PRESETS, TrainConfig, preset
+from .config import PRESET_ALIASES, PRESETS, TrainConfig, preset
 from .data.download import DEFAULT_URL, OFFICIAL_DATASETS, download_carvana, download_dataset
 from .data.edges import EDGE_STYLES
 from .data.masked_photos import prepare_masked_photos
 from .data.openmoji import build_openmoji_dataset, ensure_openmoji_dataset, read_manifest
-from .data.paths import default_data_dir
+from .files import default_data_dir
 from .experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments, select_variants
 from .files import write_json_atomic
 from .generate import DEFAULT_MODE, MODES, colorize_file, plan_outputs
@@ -139,8 +139,8 @@ def add_train(subparsers) -> None:
         description="Train pix2pix on a folder of A|B pairs (<data>/train, <data>/val). Every field of "
                     "the preset can be overridden, e.g. --image-size 64 --lr-g 1e-4. Writes samples/, "
                     "log.csv, generator.pt, best_generator.pt and checkpoint.pt to --out.")
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="starting settings: paper (256 px, batch 1), seed (batch 4, lr G 1e-4, lr D 5e-5), "
+    p.add_argument("--preset", choices=sorted([*PRESETS, *PRESET_ALIASES]), default=None,
+                   help="starting settings: paper (256 px, batch 1), original (batch 4, lr G 1e-4, lr D 5e-5), "
                         "quick (128 px, small nets, bf16 where the CPU has it; ~10 min on a 2-core CPU). "
                         "Default: quick, or with --resume the run's own settings")
     p.add_argument("--data", required=True, help="dataset folder holding train/ and val/ A|B images")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +136,7 @@ PRESETS: dict[str, TrainConfig] = {
     # The paper's facades/maps settings (section 4, appendix 6.3).
     "paper": TrainConfig(),
     # The seed project's Carvana/edges2shoes runs: batch 4, a slower discriminator.
-    "seed": TrainConfig(batch_size=4, lr_g=1e-4, lr_d=5e-5),
+    "original": TrainConfig(batch_size=4, lr_g=1e-4, lr_d=5e-5),
     # Sized for a 2-core CPU on OpenMoji: recognisable colourings within ~10 minutes.
     # 128 px with half-width networks and bf16 autocast (~37 images/s here, vs ~26 in fp32):
     # 5 epochs of 4,020 pairs. The paper's objective, optimiser and schedule are unchanged.
@@ -143,8 +144,15 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+PRESET_ALIASES = {"seed": "original"}  # old name -> new name (deprecated)
+
+
 def preset(name: str, **overrides) -> TrainConfig:
-    """A preset by name ("paper", "seed", "quick") with optional field overrides."""
+    """A preset by name ("paper", "original", "quick") with optional field overrides."""
+    if name in PRESET_ALIASES:
+        warnings.warn(f"preset {name!r} is now called {PRESET_ALIASES[name]!r} (a 'seed' preset read like the "
+                      "random seed)", DeprecationWarning, stacklevel=2)
+        name = PRESET_ALIASES[name]
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
     return PRESETS[name].replace(**overrides)

@@ -11,6 +11,7 @@ Three rules every command follows (README, "What a command may replace"):
 3. **One writer.** A folder being written holds a lock; a second writer is refused at once
    (`exclusive_lock`), or waits for the first to finish when that is what it wants.
 
+Also here: `default_data_dir()`, where datasets land when the caller names no folder.
 Everything here is plain Python: every layer above (data, training, generation) may use it.
 """
 
@@ -232,3 +233,24 @@ def exclusive_lock(lock_file: str | Path, *, wait: bool = False, what: str | Non
         lock_file.unlink(missing_ok=True)  # before unlocking: a waiter then sees it is gone and retries
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent  # .../pix2pix_lib
+
+
+
+def default_data_dir() -> Path:
+    """The folder datasets go to by default.
+
+    In order: the environment variable ``PIX2PIX_DATA_DIR`` if set; the repository's ``data/``
+    folder when the package sits in a checkout (its parent holds ``data/README.md`` and
+    ``pyproject.toml``); otherwise ``~/.cache/pix2pix-course/data`` (an installed package must not
+    write into site-packages).
+    """
+    env = os.environ.get("PIX2PIX_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    repo = PACKAGE_DIR.parent
+    if (repo / "data" / "README.md").is_file() and (repo / "pyproject.toml").is_file():
+        return repo / "data"
+    return Path.home() / ".cache" / "pix2pix-course" / "data"

@@ -141,3 +141,17 @@ def test_modules_stay_readable_in_one_sitting():
     long = {str(p.relative_to(PACKAGE.parent)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 360}
     assert long == {}
+
+
+def test_the_readme_tree_is_the_real_tree():
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    tree = readme.split("```\npix2pix_lib/\n", 1)[1].split("```", 1)[0]
+    listed = set()
+    for line in tree.splitlines():
+        for name in line.split()[0].split(","):
+            listed.add(name.strip())
+        if line.split()[1:2] == ["canvas.js"]:
+            listed.add("canvas.js")
+    modules = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    assert modules - listed == set(), "modules missing from the README's tree"
+    assert {m for m in listed if m.endswith(".py")} - modules == set(), "the README lists modules that do not exist"

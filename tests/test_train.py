@@ -402,3 +402,11 @@ def test_ctrl_c_on_the_command_line_exits_130(monkeypatch, capsys):
     monkeypatch.setattr(train, "fit", interrupted)
     assert cli.main(["train", "--data", "d", "--out", "o", "--quiet"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_the_original_projects_preset_is_named_so_and_the_old_name_still_works():
+    from pix2pix_lib.config import preset
+
+    assert preset("original").lr_d == 5e-5 and preset("original").batch_size == 4
+    with pytest.warns(DeprecationWarning, match="now called 'original'"):
+        assert preset("seed", seed=1) == preset("original", seed=1)

@@ -26,7 +26,7 @@ from .openmoji import (
 )
 from .openmoji_split import openmoji_group_key, split_by_group
 from .paired import PairedImageDataset, load_rgb, make_pair_image, split_pair_array
-from .paths import default_data_dir
+from ..files import default_data_dir
 
 __all__ = [
     "PairedImageDataset", "load_rgb", "make_pair_image", "split_pair_array",

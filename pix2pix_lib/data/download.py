@@ -32,7 +32,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..files import atomic_output_dir
-from .paths import default_data_dir
+from ..files import default_data_dir
 
 DEFAULT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets"
 OFFICIAL_DATASETS = {

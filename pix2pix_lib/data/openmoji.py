@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from .openmoji_split import split_by_group
 from .paired import make_pair_image
 from ..files import atomic_output_dir, exclusive_lock, read_json
-from .paths import default_data_dir
+from ..files import default_data_dir
 
 SVG_NS = "http://www.w3.org/2000/svg"
 ET.register_namespace("", SVG_NS)

@@ -129,7 +129,7 @@ class DoodleAugment:
     Parameters:
         p_geometric:  chance of a shared warp of A and B (shift, scale, rotation, wobble). The
                       same warp for both: wobbling A alone misaligned it from B and the model did
-                      worse than copying the sketch (measured, issue #5).
+                      worse than copying the sketch (measured with a throwaway model).
         shift:        max translation, fraction of the image side (doodles are never centred)
         scale:        (min, max) zoom (doodles fill the canvas more or less)
         rotate:       max rotation in degrees (a doodle is rarely drawn straight)

@@ -93,6 +93,11 @@ def receptive_field(model: nn.Module) -> int:
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if not convs:
         raise ValueError(f"{type(model).__name__} has no Conv2d layers")
+    return field_of(convs)
+
+
+def field_of(convs: list[nn.Module]) -> int:
+    """Receptive field of one output pixel of a chain of convs (input first), in input pixels."""
     field = 1
     for conv in reversed(convs):
         field = (field - 1) * conv.stride[0] + conv.kernel_size[0]

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .blocks import count_parameters
-from .discriminator import PatchDiscriminator
+from .discriminator import PatchDiscriminator, field_of
 from .generator import UNetGenerator
 
 
@@ -119,19 +119,11 @@ def _patchgan_rows(model: PatchDiscriminator, inputs) -> list[LayerRow]:
         last = i == len(layers) - 1
         kind = "Conv (logits)" if last else f"C{conv.out_channels}"
         normed = any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) for m in ms)
-        parts = [f"stride {conv.stride[0]}", f"field {_field(convs)}"]
+        parts = [f"stride {conv.stride[0]}", f"field {field_of(convs)}"]
         if not last and not normed:
             parts.append("no norm")
         rows.append(LayerRow(f"conv{i}", kind, *shapes[f"conv{i}"], _count(ms), ", ".join(parts)))
     return rows
-
-
-def _field(convs: list[nn.Module]) -> int:
-    """Receptive field of one output pixel of this chain of convs, in input pixels."""
-    field = 1
-    for conv in reversed(convs):
-        field = (field - 1) * conv.stride[0] + conv.kernel_size[0]
-    return field
 
 
 def layer_table(model: nn.Module, *example_inputs: torch.Tensor) -> list[LayerRow]:
@@ -205,7 +197,7 @@ def patch_geometry(model: nn.Module) -> tuple[int, int, int]:
     for conv in convs:  # input -> output: each layer's padding counts in units of the stride so far
         offset += conv.padding[0] * stride
         stride *= conv.stride[0]
-    return _field(convs), stride, offset
+    return field_of(convs), stride, offset
 
 
 def patch_box(model: nn.Module, row: int, col: int) -> tuple[int, int, int, int]:
