@@ -12,6 +12,7 @@ A run folder is marked as the library's (files.mark_ours) and locked while it tr
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -33,11 +34,26 @@ LAST_GENERATOR = "generator.pt"        # generator after the last epoch
 LOG = "log.csv"
 
 
-def check_run_folder(out_dir: Path) -> None:
-    """Refuse a run folder that is a file, or a folder of someone else's files."""
+def check_run_folder(out_dir: Path, *, resume: bool | str, writer: bool = True) -> None:
+    """Refuse what `fit(..., resume=...)` must not do with `out_dir` (see fit's docstring).
+
+    writer: this process writes the folder (torchrun's rank 0); the others only check `resume`.
+    """
+    if resume not in (True, False, "auto"):
+        raise ValueError(f"resume must be True, False or 'auto', got {resume!r}")
+    has_run = (out_dir / CHECKPOINT).is_file()
+    if resume is True and not has_run:
+        raise FileNotFoundError(f"{out_dir}: no {CHECKPOINT} to resume (is --out right?); drop --resume to "
+                                "start a new run there")
+    if not writer:
+        return
+    if has_run and not resume:
+        raise FileExistsError(f"{out_dir} already holds a run ({CHECKPOINT}); pass resume=True "
+                              f"(--resume) to continue it, or choose another output folder")
     if out_dir.exists() and not out_dir.is_dir():
         raise RefusedError(f"{out_dir}: --out names a file; a run needs a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (is_ours(out_dir) or (out_dir / CHECKPOINT).is_file()):
+    others = out_dir.is_dir() and any(p.name != ".lock" for p in out_dir.iterdir())  # our own lock aside
+    if others and not (is_ours(out_dir) or has_run):
         raise RefusedError(f"{out_dir}: --out is a folder of other files, not a run folder; a run writes "
                            f"{LOG}, {BEST_GENERATOR}, samples/ ... there. Choose a new folder, e.g. {out_dir / 'run'}")
 
@@ -122,3 +138,21 @@ def epoch_summary(row: dict, total_epochs: int, is_best: bool) -> str:
     return (f"epoch {int(row['epoch'])}/{total_epochs}  {losses}  | val L1 {row['val_l1']:.4f} "
             f"PSNR {row['val_psnr']:.2f} SSIM {row['val_ssim']:.3f}  | {row['images_per_s']:.1f} img/s"
             + ("  *best*" if is_best else ""))
+
+
+@dataclass
+class EpochReport:
+    """What the loop knows after an epoch; handed to `on_epoch_end` (the notebook plots it)."""
+
+    epoch: int
+    total_epochs: int
+    step: int
+    losses: dict[str, float]
+    val: dict[str, float]
+    seconds: float
+    images_per_s: float
+    samples: Image.Image  # PIL image: input | generated | target rows on the fixed validation batch
+    samples_path: Path
+    is_best: bool
+    history: list[dict] = field(default_factory=list)
+    model: object = None  # the live TrainingState: its networks as they are now (after precise BN)

@@ -80,6 +80,17 @@ def average_gradients(module: nn.Module) -> None:
         offset += g.numel()
 
 
+def mean_over_processes(values: dict[str, float]) -> dict[str, float]:
+    """The average of each value over the torchrun processes (each trained on its own shard)."""
+    world = rank_and_world()[1]
+    if world == 1:
+        return values
+    keys = sorted(values)
+    flat = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    torch.distributed.all_reduce(flat)
+    return dict(zip(keys, (flat / world).tolist()))
+
+
 def broadcast_buffers(module: nn.Module) -> None:
     """Copy rank 0's batch-norm running statistics to every rank (they drift apart per shard)."""
     if rank_and_world()[1] > 1:

@@ -18,23 +18,24 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, resume_changes
-from .data.loaders import fixed_samples, make_datasets, make_train_loader
+from .data.loaders import calibration_loader, fixed_samples, make_datasets, make_train_loader
 from .files import exclusive_lock, mark_ours
 from .imaging import make_sample_grid
 from .metrics import evaluate_generator
 from .models import (GANLoss, PatchDiscriminator, build_generator, discriminator_objective, generator_objective,
-                     n_layers_for_patch, set_requires_grad)
-from .runs import CHECKPOINT, check_data, check_run_folder, epoch_summary, save_epoch
-from .runtime import auto_precision, average_gradients, broadcast_buffers, rank_and_world, seed_everything, select_device
+                     n_layers_for_patch, recompute_batch_norm, set_requires_grad)
+from .runs import CHECKPOINT, EpochReport, check_data, check_run_folder, epoch_summary, save_epoch
+from .runtime import (auto_precision, average_gradients, broadcast_buffers, mean_over_processes, rank_and_world,
+                      seed_everything, select_device)
 from .weights import (check_finite, check_state_fits, checkpoint_config, load_training_state, read_checkpoint,
                       training_state_dict)
 
@@ -202,31 +203,9 @@ def train_one_epoch(model: TrainingState, loader: DataLoader, *, progress: bool 
             sums[k] = sums.get(k, 0.0) + v
         bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
     bar.close()
-    means = {k: v / max(total, 1) for k, v in sums.items()}
-    if rank_and_world()[1] > 1:  # report losses averaged over every process's shard
-        keys = sorted(means)
-        values = torch.tensor([means[k] for k in keys], dtype=torch.float64)
-        torch.distributed.all_reduce(values)
-        means = dict(zip(keys, (values / rank_and_world()[1]).tolist()))
+    means = mean_over_processes({k: v / max(total, 1) for k, v in sums.items()})  # every rank's shard
     means["images"] = images
     return means
-
-
-@dataclass
-class EpochReport:
-    """What the loop knows after an epoch; handed to `on_epoch_end` (the notebook plots it)."""
-
-    epoch: int
-    total_epochs: int
-    step: int
-    losses: dict[str, float]
-    val: dict[str, float]
-    seconds: float
-    images_per_s: float
-    samples: Image.Image  # PIL image: input | generated | target rows on the fixed validation batch
-    samples_path: Path
-    is_best: bool
-    history: list[dict] = field(default_factory=list)
 
 
 def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resume: bool | str = False,
@@ -245,39 +224,28 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
     skip_bad: leave out pair files that fail the check made before the first step, instead of stopping.
     While it runs, `out_dir` is locked: a second training into it is refused.
     """
-    out_dir = Path(out_dir)
-    rank, world = rank_and_world()
-    if resume not in (True, False, "auto"):
-        raise ValueError(f"resume must be True, False or 'auto', got {resume!r}")
-    if resume is True and not (out_dir / CHECKPOINT).is_file():
-        raise FileNotFoundError(f"{out_dir}: no {CHECKPOINT} to resume (is --out right?); drop --resume to "
-                                "start a new run there")
-    if rank == 0:  # the only process that writes the folder; the others see it while rank 0 fills it
-        check_run_folder(out_dir)
-    lock = exclusive_lock(out_dir / ".lock", what=out_dir) if rank == 0 else contextlib.nullcontext()
-    with lock:
-        return _fit(config, data_root, out_dir, resume=resume, on_epoch_end=on_epoch_end, progress=progress,
-                    datasets=datasets, skip_bad=skip_bad)
-
-
-def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end, progress, datasets,
-         skip_bad) -> list[dict]:
-    rank, world = rank_and_world()
+    out_dir, rank = Path(out_dir), rank_and_world()[0]
     checkpoint_path = out_dir / CHECKPOINT
-    if checkpoint_path.exists() and not resume:
-        raise FileExistsError(f"{out_dir} already holds a run ({CHECKPOINT}); pass resume=True "
-                              f"(--resume) to continue it, or choose another output folder")
-    if resume and checkpoint_path.exists():
-        # A run keeps what it learns with; only its length and the machinery may change (else: error).
-        changes = resume_changes(checkpoint_config(checkpoint_path), config, checkpoint_path)
-        model = load_checkpoint(checkpoint_path, select_device(config.device), **changes)
-        config = model.config
-    else:
-        seed_everything(config.seed)  # the same seed on every rank: identical initial weights
-        model = TrainingState.from_config(config)
-    if rank == 0:
-        mark_ours(out_dir, "training run")
+    check_run_folder(out_dir, resume=resume, writer=rank == 0)  # rank 0 writes; the others see it filling
+    with exclusive_lock(out_dir / ".lock", what=out_dir) if rank == 0 else contextlib.nullcontext():
+        check_run_folder(out_dir, resume=resume, writer=rank == 0)  # again: another run may have just ended
+        if resume and checkpoint_path.exists():
+            # A run keeps what it learns with; only its length and the machinery may change (else: error).
+            changes = resume_changes(checkpoint_config(checkpoint_path), config, checkpoint_path)
+            model = load_checkpoint(checkpoint_path, select_device(config.device), **changes)
+        else:
+            seed_everything(config.seed)  # the same seed on every rank: identical initial weights
+            model = TrainingState.from_config(config)
+        if rank == 0:
+            mark_ours(out_dir, "training run")
+        return _train(model, data_root, out_dir, on_epoch_end=on_epoch_end, progress=progress,
+                      datasets=datasets, skip_bad=skip_bad)
 
+
+def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, progress, datasets,
+           skip_bad) -> list[dict]:
+    """The epochs of `fit`, in a locked run folder: train, re-estimate BN, validate, save, report."""
+    config, (rank, world), checkpoint_path = model.config, rank_and_world(), out_dir / CHECKPOINT
     train_set, val_set = datasets if datasets is not None else make_datasets(config, data_root)
     model.data = check_data(model, train_set, val_set, data_root, skip_bad=skip_bad, checkpoint=checkpoint_path)
     if config.num_workers > 0 and hasattr(train_set, "fill_cache"):
@@ -298,6 +266,7 @@ def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end,
         if config.use_gan:  # D never steps in the "L1 only" ablation
             model.sched_d.step()
         model.epoch += 1
+        calibrate_batch_norm(model, train_set)  # every rank the same batches: identical statistics
         broadcast_buffers(model.generator)
         broadcast_buffers(model.discriminator)
         seconds = time.perf_counter() - start
@@ -316,9 +285,28 @@ def _fit(config: TrainConfig, data_root, out_dir: Path, *, resume, on_epoch_end,
         samples_path = save_epoch(model, out_dir, grid, row, is_best=is_best, meta=meta)
         if on_epoch_end is not None:
             on_epoch_end(EpochReport(model.epoch, config.total_epochs, model.step, losses, val, seconds,
-                                     images / seconds, grid, samples_path, is_best, model.history))
+                                     images / seconds, grid, samples_path, is_best, model.history, model))
         log.info(epoch_summary(row, config.total_epochs, is_best))  # one line per epoch, bars or not
     return model.history
+
+
+def calibrate_batch_norm(model: TrainingState, train_set) -> None:
+    """Precise BN before G is validated and saved (`config.precise_bn_batches`; models.recompute_batch_norm).
+
+    Its batches are drawn from a forked, seeded RNG: the training run's own random stream (and so
+    an exact resume) is untouched, and a resumed run recomputes the same statistics.
+    """
+    n = model.config.precise_bn_batches
+    if n == 0:
+        return
+    with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
+        torch.manual_seed(model.config.seed * 7919 + model.epoch)
+        loader = calibration_loader(model.config, train_set, model.epoch)
+        with model.autocast():
+            recompute_batch_norm(model.generator, (model.to_device(b["A"]) for b in islice(loader, n)))
+    if not all(bool(torch.isfinite(b).all()) for b in model.generator.buffers() if b.is_floating_point()):
+        raise TrainingDiverged(f"non-finite batch-norm statistics after epoch {model.epoch}: training stopped; "
+                               "the last good checkpoint is kept. Check the data, or try --precision fp32")
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .imaging import pil_to_tensor, tensor_to_pil
-from .train import EpochReport
+from .runs import EpochReport
 
 
 # --- notebook figures (introduced in notebook 02; reused by training and evaluation) ----------

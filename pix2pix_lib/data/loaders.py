@@ -43,3 +43,10 @@ def fixed_samples(val_set, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `n` validation pairs as (A, B) batches (n, 3, S, S): the per-epoch sample grid's rows."""
     pairs = [val_set[i] for i in range(min(n, len(val_set)))]
     return torch.stack([p["A"] for p in pairs]), torch.stack([p["B"] for p in pairs])
+
+
+def calibration_loader(config: TrainConfig, dataset, epoch: int) -> DataLoader:
+    """Training batches for re-estimating batch-norm statistics: shuffled by (seed, epoch), in this process."""
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 104_729)
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, generator=generator,
+                      drop_last=len(dataset) > config.batch_size)

@@ -11,6 +11,8 @@ All convolutions are 4x4 with stride 2: the encoder halves the image at every bl
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -111,6 +113,41 @@ def unet_depth_for(image_size: int) -> int:
     return image_size.bit_length() - 1
 
 
-def _assert_image_batch(x: torch.Tensor, channels: int, what: str) -> None:
+def assert_image_batch(x: torch.Tensor, channels: int, what: str) -> None:
     if x.ndim != 4 or x.shape[1] != channels:
         raise ValueError(f"{what} expects a batch of shape (B, {channels}, H, W), got {tuple(x.shape)}")
+
+
+@torch.no_grad()
+def recompute_batch_norm(network: nn.Module, inputs: Iterable[torch.Tensor]) -> int:
+    """"Precise BN": set every batch norm's running statistics to their average over `inputs`.
+
+    Training keeps exponential running averages (momentum 0.1) of statistics whose weights change
+    every step, so in eval mode they can be far from what the final weights produce: on real
+    edges2shoes pairs at batch 8, eval-mode validation L1 swung between 0.10 and 0.34 while batch
+    statistics stayed at ~0.11 (in the reference implementation too). Averaging afresh over a few
+    dozen batches with the final weights removes the lag (Wu & Johnson, "Rethinking 'Batch' in
+    BatchNorm", 2021). Only the batch norms run in train mode; dropout stays off, so the statistics
+    are those of the network as eval mode uses it. Nothing but the statistics changes, and the
+    network is left in the mode it was in. Returns the batches used.
+    """
+    norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    was_training, momenta = network.training, [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches below, not an exponential one
+    network.eval()
+    for m in norms:
+        m.train()
+    used = 0
+    try:
+        for x in inputs:
+            network(x)
+            used += 1
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        network.train(was_training)
+    return used

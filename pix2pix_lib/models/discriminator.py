@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import NORMS, _assert_image_batch, conv_uses_bias, init_weights, norm_layer
+from .blocks import NORMS, assert_image_batch, conv_uses_bias, init_weights, norm_layer
 
 
 class PatchDiscriminator(nn.Module):
@@ -72,7 +72,7 @@ class PatchDiscriminator(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Logits for the pairs (a, b): (B, Ca, H, W), (B, Cb, H, W) -> (B, 1, h, w)."""
         pair = torch.cat([a, b], dim=1)  # (B, Ca+Cb, H, W)
-        _assert_image_batch(pair, self.in_channels, type(self).__name__)
+        assert_image_batch(pair, self.in_channels, type(self).__name__)
         if min(pair.shape[-2:]) < self.min_input_size:
             raise ValueError(f"{type(self).__name__} with n_layers={self.n_layers} needs images of at least "
                              f"{self.min_input_size}x{self.min_input_size} px, got {pair.shape[-2]}x{pair.shape[-1]}")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import NORMS, DownBlock, UpBlock, _assert_image_batch, init_weights, unet_depth_for
+from .blocks import NORMS, DownBlock, UpBlock, assert_image_batch, init_weights, unet_depth_for
 
 
 class UNetGenerator(nn.Module):
@@ -72,7 +72,7 @@ class UNetGenerator(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _assert_image_batch(x, self.in_channels, type(self).__name__)
+        assert_image_batch(x, self.in_channels, type(self).__name__)
         size = 2**self.depth
         if x.shape[-1] % size or x.shape[-2] % size:
             raise ValueError(f"a depth-{self.depth} generator needs H and W divisible by {size}, "
