@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 
 from . import train
 
-from .files import RefusedError, is_ours, mark_ours, read_json, write_json_atomic
+from .files import RefusedError, is_ours, mark_ours, read_json, write_json_atomic, write_text_atomic
 from .config import MACHINERY, TrainConfig, preset
 from .data.loaders import make_datasets
 from .data.paired import PairedImageDataset
@@ -43,7 +43,7 @@ from .imaging import tensor_to_pil
 from .runs import LAST_GENERATOR
 from .runtime import hardware_info, select_device
 from .weights import load_generator
-from .imaging import credit_band
+from .imaging import credit_band, save_image_atomic
 from .metrics import (
     PerceptualMetrics,
     evaluate_generator,
@@ -226,8 +226,8 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         return PerceptualMetrics(device=device) if perceptual else None
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    _strip([tensor_to_pil(a) for a in sample_a]).save(out_dir / "sketches.png")
-    _strip([tensor_to_pil(b) for b in sample_b]).save(out_dir / "targets.png")
+    save_image_atomic(_strip([tensor_to_pil(a) for a in sample_a]), out_dir / "sketches.png")
+    save_image_atomic(_strip([tensor_to_pil(b) for b in sample_b]), out_dir / "targets.png")
     baseline = evaluate_predictions(lambda a: a, eval_loader, device=device, perceptual=scorer())
 
     run_results: dict[str, dict] = {}
@@ -252,7 +252,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         mark_ours(run_dir, "experiment run")
-        marker.write_text(identity + "\n")
+        write_text_atomic(marker, identity + "\n")
         if progress:
             log.info(f"[{run['run']}] training {', '.join(run['variants'])}: {config.total_epochs} epochs x "
                   f"{config.max_steps_per_epoch} steps x batch {config.batch_size} on {device}")
@@ -263,7 +263,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         metrics = evaluate_generator(generator, eval_loader, device=device, perceptual=scorer())
         with torch.no_grad():
             fake = generator(sample_a.to(device)).float().cpu()  # (S, 3, H, W)
-        _strip([tensor_to_pil(f) for f in fake]).save(run_dir / SAMPLES)
+        save_image_atomic(_strip([tensor_to_pil(f) for f in fake]), run_dir / SAMPLES)
         steps = int(history[-1]["step"]) if history else 0
         result = {
             "run": run["run"], "key": run["key"], "data": data_id, "variants": run["variants"],
@@ -315,8 +315,8 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
     if manifest.get("attribution"):
         grid = credit_band(grid, manifest["attribution"])
     # 256 colours without dithering: a third of the bytes of full RGB, no visible change (flat emoji).
-    grid.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-        results_path.with_suffix(".png"), optimize=True)
+    save_image_atomic(grid.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE),
+                      results_path.with_suffix(".png"), optimize=True)
     return results
 
 
