@@ -8,7 +8,7 @@ only from layers below it; tests/test_layers.py checks it):
     config, files, runtime, strokes   small shared facts
     imaging                           every image file read and written
     data/, weights, preprocess        datasets; the two file formats; any sketch -> the input
-    metrics, runs                     L1 / PSNR / SSIM / FID / LPIPS; a run folder's files
+    metrics, runs, pretrained         metrics; a run folder's files; the reference's pretrained models
     train, generate                   the algorithm; sketch -> colour image
     experiments, viz, canvas          the ablations, figures, the drawing widget
     report                            reading the ablations back (notebook 05)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -24,14 +23,16 @@ from .experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments, 
 from .files import write_json_atomic
 from .generate import DEFAULT_MODE, MODES, colorize_file, plan_outputs
 from .preprocess import check_stroke_width
+from .pretrained import DEFAULT_URL as PRETRAINED_URL, REFERENCE_MODELS, download_model
 from .metrics import (FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE, evaluate_weights,
                       format_metrics_table)
 from .report import checks_markdown, paper_checks, results_markdown
-from .runtime import join_torchrun, leave_torchrun, rank_and_world
+from .runtime import join_torchrun, leave_torchrun, print_library_logs, rank_and_world
 from . import runs, train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
 from .weights import checkpoint_config, export_generator, load_generator
 
 
+DATA_DIR_HELP = "the data dir is $PIX2PIX_DATA_DIR, the checkout's data/, or ~/.cache/pix2pix-course/data"
 DEVICE_HELP = "auto (default: CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps"
 
 
@@ -52,11 +53,28 @@ def add_download(subparsers) -> None:
                     f"server into <root>/<name>/{{train,val}}. Datasets: {listing}. 'carvana' "
                     "goes through the Kaggle API (needs an account). Interrupted downloads resume.")
     p.add_argument("name", choices=[*OFFICIAL_DATASETS, "carvana"], help="dataset to download")
-    p.add_argument("--root", default=None,
-                   help="parent folder (default: $PIX2PIX_DATA_DIR, the checkout's data/, or "
-                        "~/.cache/pix2pix-course/data)")
+    p.add_argument("--root", default=None, help=f"parent folder (default: the data dir; {DATA_DIR_HELP})")
     p.add_argument("--base-url", default=DEFAULT_URL, help=f"server folder (default {DEFAULT_URL})")
     p.set_defaults(func=run_download)
+
+
+def run_download_model(args: argparse.Namespace) -> int:
+    path = download_model(args.name, args.out, base_url=args.base_url)
+    print(f"{path}: {REFERENCE_MODELS[args.name][1]} (direction {REFERENCE_MODELS[args.name][0]}); "
+          f"try: python -m pix2pix_lib generate --weights {path} sketch.png -o out.png")
+    return 0
+
+
+def add_download_model(subparsers) -> None:
+    p = subparsers.add_parser(
+        "download-model", help="download a pretrained pix2pix generator of the reference implementation",
+        description="Fetch one of the reference implementation's pretrained pix2pix generators "
+                    f"({', '.join(REFERENCE_MODELS)}) and convert it exactly into a weights file that "
+                    "generate, evaluate and the canvas read. Example: download-model edges2shoes --out weights/pretrained")
+    p.add_argument("name", choices=list(REFERENCE_MODELS), help="which model")
+    p.add_argument("--out", default="weights/pretrained", help="folder for <name>.pt (default: weights/pretrained)")
+    p.add_argument("--base-url", default=PRETRAINED_URL, help=f"server folder (default {PRETRAINED_URL})")
+    p.set_defaults(func=run_download_model)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -113,9 +131,7 @@ def add_build_openmoji(subparsers) -> None:
                     "A = the emoji's hand-drawn line art, B = the colour emoji, both on white. "
                     "Nothing is downloaded. Rebuilds only when the folder is missing or was built "
                     "with other settings. OpenMoji is CC BY-SA 4.0; so is the result.")
-    p.add_argument("--out", default=None,
-                   help="dataset folder (default: <data dir>/openmoji; the data dir is "
-                        "$PIX2PIX_DATA_DIR, the checkout's data/, or ~/.cache/pix2pix-course/data)")
+    p.add_argument("--out", default=None, help=f"dataset folder (default: <data dir>/openmoji; {DATA_DIR_HELP})")
     p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
     p.add_argument("--limit", type=int, default=None,
                    help="use only N emoji spread over the set (quick tries; default: all ~4,500)")
@@ -312,30 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="pix2pix: data preparation, training and generation for the pix2pix course.",
     )
     subparsers = parser.add_subparsers(dest="verb", metavar="<verb>", required=True)
-    for add_verb in (add_download, add_prepare, add_build_openmoji, add_train, add_generate, add_export,
+    for add_verb in (add_download, add_download_model, add_prepare, add_build_openmoji, add_train, add_generate, add_export,
                      add_evaluate, add_experiments):  # the order --help lists them
         add_verb(subparsers)
     return parser
 
 
-class _PrintHandler(logging.Handler):
-    """Log records printed to whatever sys.stdout is when they happen (one line each)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print(self.format(record), file=sys.stdout if record.levelno < logging.WARNING else sys.stderr)
-
-
-def _report_library_logs() -> None:
-    # The library reports through `logging` (one line per epoch, skipped files); a command prints it.
-    logger = logging.getLogger("pix2pix_lib")
-    if not any(isinstance(h, _PrintHandler) for h in logger.handlers):
-        logger.addHandler(_PrintHandler())
-    logger.setLevel(logging.INFO)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _report_library_logs()
+    print_library_logs()
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:

@@ -5,8 +5,10 @@ Small facts that training, generation, evaluation and the benchmarks all need, k
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
+import sys
 import random
 from pathlib import Path
 
@@ -174,3 +176,19 @@ def hardware_info(device: torch.device) -> dict:
     else:
         info["summary"] = f"{cpu}, {info['torch_threads']} torch threads ({os.cpu_count()} CPU cores), no GPU"
     return info
+
+
+class PrintHandler(logging.Handler):
+    """Log records printed to whatever sys.stdout is when they happen (one line each)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stdout if record.levelno < logging.WARNING else sys.stderr)
+
+
+
+def print_library_logs() -> None:
+    # The library reports through `logging` (one line per epoch, skipped files); a command prints it.
+    logger = logging.getLogger("pix2pix_lib")
+    if not any(isinstance(h, PrintHandler) for h in logger.handlers):
+        logger.addHandler(PrintHandler())
+    logger.setLevel(logging.INFO)

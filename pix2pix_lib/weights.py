@@ -97,6 +97,8 @@ WEIGHTS_FORMAT = "pix2pix-generator/1"
 
 
 GENERATOR_KEYS = ("image_size", "ngf", "norm", "skips", "dropout", "in_channels", "out_channels")
+# Written only when it is not the course's own ("reference": converted pretrained weights, pretrained.py).
+OPTIONAL_GENERATOR_KEYS = ("layout",)
 
 
 # ----------------------------------------------------------------------------- weights files
@@ -114,6 +116,8 @@ def save_generator(path, generator: nn.Module, config_dict: dict, *, half: bool 
     config = {k: config_dict[k] for k in GENERATOR_KEYS if k in config_dict}
     config.setdefault("in_channels", getattr(generator, "in_channels", 3))
     config.setdefault("out_channels", getattr(generator, "out_channels", 3))
+    if getattr(generator, "layout", "course") != "course":
+        config["layout"] = generator.layout
     missing = [k for k in GENERATOR_KEYS if k not in config]
     if missing:
         raise ValueError(f"config_dict lacks the generator settings {missing}")
@@ -150,7 +154,7 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Modu
     if not isinstance(state, dict) or not isinstance(config, dict) or not isinstance(extra, dict):
         raise ValueError(f"{path}: the file has no generator state dict and config")
     check_finite(state, path)
-    settings = {k: config[k] for k in GENERATOR_KEYS if k in config}
+    settings = {k: config[k] for k in GENERATOR_KEYS + OPTIONAL_GENERATOR_KEYS if k in config}
     try:
         generator = build_generator(**settings)
     except (TypeError, ValueError) as err:
@@ -159,7 +163,7 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Modu
     if str(device) == "auto":
         device = select_device("auto")
     generator.to(device).eval()
-    full = {**{k: config[k] for k in GENERATOR_KEYS if k in config}}
+    full = {k: config[k] for k in GENERATOR_KEYS + OPTIONAL_GENERATOR_KEYS if k in config}
     full.setdefault("image_size", 2 ** generator.depth)
     return generator, {"config": full, "extra": extra, "path": str(path)}
 

@@ -19,7 +19,7 @@ LAYERS = [
     {"config", "files", "runtime", "strokes"},  # small shared facts
     {"imaging"},                                # every image file read and written
     {"data", "weights", "preprocess"},          # datasets; the two file formats; any sketch -> G input
-    {"metrics", "runs"},                        # measuring; a run folder's files
+    {"metrics", "runs", "pretrained"},          # measuring; a run folder's files; the reference's weights
     {"train", "generate"},                      # the algorithm; sketch -> colour image
     {"experiments", "viz", "canvas"},
     {"report"},                                 # reading the ablations back
