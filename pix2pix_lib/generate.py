@@ -58,6 +58,11 @@ def generation_mode(generator: nn.Module, mode: str):
         generator.train(was_training)
 
 
+def sketch_style(generator: nn.Module) -> dict | None:
+    """The stroke width and fill of the sketches `generator` was trained on (from its weights file), or None."""
+    return getattr(generator, "sketch_style", None)
+
+
 def input_size_of(generator: nn.Module) -> int:
     """The image size a U-Net generator is built for (its bottleneck is 1x1 there)."""
     return 2 ** getattr(generator, "depth", 8)
@@ -77,11 +82,11 @@ def colorize(generator: nn.Module, sketch, *, mode: str = DEFAULT_MODE, seed: in
                       the paper's test time)
         seed:         seeds the dropout noise in "paper" mode, for a repeatable picture
         image_size:   input size (default: the size the generator was built for)
-        stroke_width: target stroke width in px (default: the training width)
+        stroke_width: target stroke width in px (default: the generator's training sketches' width)
         precision:    "fp32" or "bf16" (autocast; 18 -> 15 ms for the shipped generator on a CPU with avx512_bf16)
     """
     size = image_size or input_size_of(generator)
-    x = preprocess_sketch(sketch, image_size=size, stroke_width=stroke_width)  # (1, 3, S, S)
+    x = preprocess_sketch(sketch, image_size=size, stroke_width=stroke_width, style=sketch_style(generator))
     return translate(generator, x, mode=mode, seed=seed, precision=precision)
 
 
@@ -197,7 +202,8 @@ def colorize_file(generator: nn.Module, src: str | Path, dst: str | Path, *, mod
 
     with_sketch: write the preprocessed sketch and the result side by side.
     """
-    steps = preprocess_steps(src, image_size=input_size_of(generator), stroke_width=stroke_width, measure=False)
+    steps = preprocess_steps(src, image_size=input_size_of(generator), stroke_width=stroke_width, measure=False,
+                             style=sketch_style(generator))
     x = input_from_steps(steps)  # (1, 3, S, S)
     result = translate(generator, x, mode=mode, seed=seed)
     save_result(side_by_side(tensor_to_pil(x), result) if with_sketch else result, dst)

@@ -44,6 +44,9 @@ REFERENCE_MODELS = {
     "day2night": ("BtoA", "day photo -> night photo", "night2day (Transient Attributes: research use)"),
 }
 MAX_BYTES = 300 * 2**20  # the files are ~218 MB (54M float32 parameters)
+# The sketch style of the edge models' training inputs (preprocess.measure_sketch_style on 64 of the
+# official edges2shoes training pairs' HED edges): a doodle is thinned and framed to this.
+SKETCH_STYLES = {"edges2shoes": {"stroke_width_at_256": 0.75, "fill": 0.965, "measured_on": 64}}
 
 
 def _level_prefixes(depth: int) -> list[str]:
@@ -105,7 +108,8 @@ def convert_reference_generator(path: str | Path, out: str | Path, *, name: str 
     generator.load_state_dict(reference_to_ours(state, depth))
     direction, task, data = REFERENCE_MODELS.get(name, ("AtoB", "", "its training data"))
     extra = {"source": source or str(path), "reference_model": name, "direction": direction, "task": task,
-             "data_licence": {"license": _TERMS.format(data=data)}}
+             "data_licence": {"license": _TERMS.format(data=data)},
+             **({"sketch": SKETCH_STYLES[name]} if name in SKETCH_STYLES else {})}
     return save_generator(out, generator, config, extra=extra)
 
 

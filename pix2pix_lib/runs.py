@@ -18,7 +18,9 @@ from pathlib import Path
 from PIL import Image
 
 from .files import DiskFullError, RefusedError, atomic_path, is_ours, read_json
+from .data.paired import load_rgb, split_pair_array
 from .imaging import save_image_atomic
+from .preprocess import measure_sketch_style
 from .weights import save_checkpoint, save_generator
 
 
@@ -86,7 +88,8 @@ def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: b
 def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoint: Path) -> dict:
     """Check every pair file before the first step, and that a resumed run sees the data it began with.
 
-    Returns the run's data record (path, fingerprint, file count, licence) for the checkpoint.
+    Returns the run's data record (path, fingerprint, file count, licence, the sketches' style)
+    for the checkpoint; the generator files carry the style and the licence.
     """
     for dataset in (train_set, val_set):
         if hasattr(dataset, "check_files"):
@@ -96,12 +99,21 @@ def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoi
     if hasattr(train_set, "fingerprint") and hasattr(val_set, "fingerprint"):
         record["fingerprint"] = f"{train_set.fingerprint()}-{val_set.fingerprint()}"
         record["files"] = len(train_set) + len(val_set)
+    if getattr(train_set, "files", None):
+        record["sketch_style"] = sketch_style_of(train_set.files, getattr(train_set, "direction", "AtoB"))
     stored = model.data.get("fingerprint")
     if stored and record.get("fingerprint") and stored != record["fingerprint"]:
         raise ValueError(f"{checkpoint}: cannot resume on other data: the run was trained on {model.data['path']} "
                          f"({model.data.get('files')} files), {data_root} holds {record.get('files')} other or "
                          "changed files. Resume with the run's own data, or train into another output folder")
     return record
+
+
+def sketch_style_of(files: list[Path], direction: str = "AtoB", n: int = 64) -> dict:
+    """`preprocess.measure_sketch_style` of the input halves of `n` pair files spread over `files`."""
+    picks = [files[i * len(files) // n] for i in range(min(n, len(files)))]
+    halves = (split_pair_array(load_rgb(f), path=f)[0 if direction == "AtoB" else 1] for f in picks)
+    return measure_sketch_style(half.mean(axis=2) / 255.0 for half in halves)
 
 
 def data_licence(data_root: str | Path) -> dict:

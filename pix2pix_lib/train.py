@@ -281,7 +281,8 @@ def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, prog
                **{f"val_{k}": v for k, v in val.items()}, "lr_g": lr_g,
                "seconds": seconds, "images_per_s": images / seconds}
         is_best = val["l1"] < model.best_val_l1
-        meta = {"epoch": model.epoch, "step": model.step, "val": val, **licence}  # stored with the generators
+        meta = {"epoch": model.epoch, "step": model.step, "val": val, **licence,  # stored with the generators
+                **({"sketch": model.data["sketch_style"]} if "sketch_style" in model.data else {})}
         samples_path = save_epoch(model, out_dir, grid, row, is_best=is_best, meta=meta)
         if on_epoch_end is not None:
             on_epoch_end(EpochReport(model.epoch, config.total_epochs, model.step, losses, val, seconds,

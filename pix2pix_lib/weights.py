@@ -163,6 +163,7 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Modu
     if str(device) == "auto":
         device = select_device("auto")
     generator.to(device).eval()
+    generator.sketch_style = extra.get("sketch")  # what preprocessing brings a doodle to (preprocess.py)
     full = {k: config[k] for k in GENERATOR_KEYS + OPTIONAL_GENERATOR_KEYS if k in config}
     full.setdefault("image_size", 2 ** generator.depth)
     return generator, {"config": full, "extra": extra, "path": str(path)}

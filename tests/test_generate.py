@@ -249,3 +249,21 @@ def test_export_cli_writes_a_half_precision_copy_that_loads_back(tmp_path):
     for (name, a), b in zip(g.state_dict().items(), loaded.state_dict().values()):
         if a.is_floating_point():
             assert torch.allclose(a, b, atol=1e-3, rtol=1e-3), name
+
+
+def test_a_generator_brings_doodles_to_its_own_training_sketches_style(tiny_pairs, tmp_path):
+    from pix2pix_lib.train import fit
+
+    drawing = doodle(width=9, size=300)
+    default = pre.preprocess_steps(drawing, image_size=128)
+    thin = pre.preprocess_steps(drawing, image_size=128, style={"stroke_width_at_256": 1.0, "fill": 0.95})
+    assert thin["stroke_width_after"] < default["stroke_width_after"] - 1  # thinned to the model's width
+    extent = lambda s: np.ptp((s["normalized"] < 0.5).any(axis=0).nonzero()[0]) + 1  # noqa: E731
+    assert extent(thin) > extent(default) + 15  # framed like its training sketches (0.95 vs 0.77)
+
+    fit(TrainConfig(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=2, epochs=1, epochs_decay=0,
+                    precision="fp32", n_samples=2), tiny_pairs, tmp_path / "run", progress=False)
+    generator, meta = weights.load_generator(tmp_path / "run" / "best_generator.pt")
+    style = meta["extra"]["sketch"]
+    assert generator.sketch_style == style and style["measured_on"] == 8
+    assert 1.0 <= style["stroke_width_at_256"] <= 20 and 0.3 < style["fill"] < 0.8  # circles in 32 px pairs
