@@ -36,7 +36,25 @@ from .weights import load_generator, load_plain
 
 METRICS = ("l1", "l1_changed", "psnr", "ssim", "sharpness", "colourfulness")
 PERCEPTUAL_METRICS = ("fid", "lpips")
-HIGHER_IS_BETTER = {"l1": False, "l1_changed": False, "psnr": True, "ssim": True, "fid": False, "lpips": False}
+# Which way each metric is better: the one place that says it (tables, plots, the paper checks).
+# sharpness and colourfulness are ratios to the target's: 1 is best, both below (blur, grey) and
+# above (noise, garish colour) are worse.
+BETTER = {"l1": "lower", "l1_changed": "lower", "psnr": "higher", "ssim": "higher", "fid": "lower",
+          "lpips": "lower", "sharpness": "closer to 1", "colourfulness": "closer to 1"}
+
+
+def is_better(metric: str, a: float, b: float) -> bool:
+    """True when value `a` of `metric` is better than `b` (see BETTER)."""
+    way = BETTER[metric]
+    if way == "closer to 1":
+        return abs(a - 1) < abs(b - 1)
+    return a > b if way == "higher" else a < b
+
+
+def badness(metric: str, value: float) -> float:
+    """A number that is smaller the better `value` is: for picking the best of several."""
+    way = BETTER[metric]
+    return abs(value - 1) if way == "closer to 1" else (-value if way == "higher" else value)
 
 
 def edge_energy(x: torch.Tensor) -> torch.Tensor:

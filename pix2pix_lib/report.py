@@ -14,7 +14,7 @@ from PIL import Image
 
 from .experiments import GROUPS, RESULTS_FORMAT, grid_rows
 from .files import read_json
-from .metrics import HIGHER_IS_BETTER
+from .metrics import BETTER, badness, is_better
 
 
 def load_results(path: str | Path) -> dict:
@@ -52,7 +52,7 @@ def numeric_metrics(results: dict) -> list[str]:
 def results_markdown(results: dict) -> str:
     """The results as one Markdown table per group (arrows say which way is better)."""
     metrics = numeric_metrics(results)
-    arrow = {m: {True: " ↑", False: " ↓"}.get(HIGHER_IS_BETTER.get(m), " (1 = target)") for m in metrics}
+    arrow = {m: {"higher": " ↑", "lower": " ↓"}.get(BETTER.get(m), " (1 = target)") for m in metrics}
     lines = []
     for group, title in GROUPS.items():
         rows = [v for v in results["variants"] if v["group"] == group]
@@ -89,7 +89,7 @@ def plot_ablation_metrics(results: dict, metrics=("l1", "l1_changed", "psnr", "s
             pad = (high - low) * 0.25 or abs(high) * 0.05 or 0.01
             ax.set_ylim(max(0.0, low - pad) if low >= 0 else low - pad, high + pad)
             ax.set_xticks(range(len(rows)), [v["variant"] for v in rows], rotation=30, ha="right", fontsize=8)
-            better = {True: " (higher better)", False: " (lower better)"}.get(HIGHER_IS_BETTER.get(metric), " (1 = target)")
+            better = f" ({BETTER[metric]} is better)" if metric in BETTER else ""
             ax.set_title(metric + better, fontsize=9)
             if c == 0:
                 ax.set_ylabel(group)
@@ -99,8 +99,8 @@ def plot_ablation_metrics(results: dict, metrics=("l1", "l1_changed", "psnr", "s
 
 # What the paper reports, as comparisons our numbers can confirm or contradict. Each check:
 # (group, the paper's claim, metric, variant that should be better, variant it should beat).
-# "sharpness" and "colourfulness" count as better when higher here: the claims are about blur
-# and greyness (L1 alone) and about what a 1x1 discriminator adds (colour, not sharpness).
+# "sharpness" and "colourfulness" are judged as everywhere else (metrics.BETTER): closer to the
+# target's 1 is better - a blurry (< 1) or a noisy (> 1) output both miss the target.
 PAPER_CLAIMS = (
     ("loss", "L1 alone gives blurry results", "sharpness", "L1 + cGAN", "L1 only"),
     ("loss", "cGAN alone is sharp(er than L1 alone)", "sharpness", "cGAN only", "L1 only"),
@@ -137,9 +137,8 @@ def paper_checks(results: dict) -> list[dict]:
                    else f"{' and '.join(missing)} not run" if missing else f"no {metric} in these results")
             rows.append(row | {"ours": f"not measured ({why})", "agrees": None, "relative_difference": None})
             continue
-        higher = HIGHER_IS_BETTER.get(metric, True)
         difference = (a - b) / abs(b) if b else math.inf
-        agrees = None if abs(difference) < TIE else (a > b if higher else a < b)
+        agrees = None if abs(difference) < TIE else is_better(metric, a, b)
         rows.append(row | {"ours": f"{better} {a:.4f} vs {worse} {b:.4f}", "agrees": agrees,
                            "relative_difference": difference})
     return rows
@@ -169,12 +168,7 @@ def group_summaries(results: dict) -> list[str]:
             continue
         parts = []
         for m in metrics:
-            if m in ("sharpness", "colourfulness"):
-                most = max(rows, key=lambda v: v["metrics"][m])
-                parts.append(f"most {m} is **{most['variant']}** ({most['metrics'][m]:.2f})")
-                continue
-            pick = max if HIGHER_IS_BETTER.get(m, True) else min
-            best = pick(rows, key=lambda v: v["metrics"][m])
-            parts.append(f"best {m} is **{best['variant']}** ({best['metrics'][m]:.4f})")
+            best = min(rows, key=lambda v: badness(m, v["metrics"][m]))
+            parts.append(f"best {m} is **{best['variant']}** ({best['metrics'][m]:.4f}, {BETTER[m]} is better)")
         sentences.append(f"*{title}*: " + "; ".join(parts) + ".")
     return sentences

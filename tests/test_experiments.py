@@ -113,7 +113,9 @@ def test_paper_checks_read_the_numbers():
     fid = checks[("L1 + cGAN is the most realistic (FID)", "fid")]
     assert fid["agrees"] is None and "weights not found" in fid["ours"]
     assert checks[("U-Net beats the encoder-decoder", "ssim")]["ours"].startswith("not measured")
-    results["variants"][0]["metrics"]["sharpness"] = 1.2  # now L1 alone is the sharpest
+    results["variants"][0]["metrics"]["sharpness"] = 1.2  # sharper than the target is no better (closer to 1 is)
+    assert paper_checks(results)[0]["agrees"] is True
+    results["variants"][0]["metrics"]["sharpness"] = 0.99  # now L1 alone is the closest to the target's
     assert paper_checks(results)[0]["agrees"] is False
     results["variants"][0]["metrics"]["sharpness"] = 0.951  # within 1%: a tie
     assert paper_checks(results)[0]["agrees"] is None and "≈ tie" in checks_markdown(paper_checks(results))
