@@ -49,12 +49,13 @@ from pix2pix_lib.data.paired import (PairedImageDataset, list_pair_files, load_r
 from pix2pix_lib.files import atomic_output_dir  # noqa: E402
 from pix2pix_lib.data.sketch_augment import VARIANT_KINDS, write_robustness_sets  # noqa: E402
 from pix2pix_lib.strokes import normalize_stroke_width  # noqa: E402
-from pix2pix_lib.generate import colorize, generation_mode, sketch_preview  # noqa: E402
+from pix2pix_lib.generate import colorize, generation_mode, input_size_of, sketch_style  # noqa: E402
+from pix2pix_lib.preprocess import preprocess_sketch  # noqa: E402
 from pix2pix_lib.weights import load_generator  # noqa: E402
 from pix2pix_lib.strokes import target_stroke_width  # noqa: E402
 from pix2pix_lib.data.openmoji import openmoji_attribution  # noqa: E402
 from pix2pix_lib.metrics import evaluate_generator, evaluate_predictions  # noqa: E402
-from pix2pix_lib.imaging import credit_band  # noqa: E402
+from pix2pix_lib.imaging import credit_band, save_image_atomic, tensor_to_pil  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOODLES = ROOT / "pix2pix_lib" / "assets" / "doodles"
@@ -106,9 +107,11 @@ def paper_mode_metrics(generator, loader) -> dict:
     return evaluate_predictions(predict, single)
 
 
-def comparison_figure(models: dict, path: Path, *, tile: int = 128, mode: str = "eval") -> Path:
-    """Example doodles: sketch as the generator sees it | one column per model. Palette PNG, small."""
-    doodles = sorted(DOODLES.glob("*.png"))
+def comparison_figure(models: dict, path: Path, *, tile: int = 128, mode: str = "eval", doodles_dir: Path = DOODLES,
+                      credit: str | None = None) -> Path:
+    """Example doodles: sketch as the first generator sees it | one column per model. Palette PNG, small."""
+    doodles = sorted(Path(doodles_dir).glob("*.png"))
+    first = next(iter(models.values()))
     titles = ["sketch as G sees it"] + [FIGURE_TITLES.get(name, name) for name in models]
     head, gap = 18, 4
     width = len(titles) * tile + (len(titles) - 1) * gap
@@ -117,13 +120,12 @@ def comparison_figure(models: dict, path: Path, *, tile: int = 128, mode: str = 
     for j, title in enumerate(titles):
         draw.text((j * (tile + gap) + 2, 3), title, fill="black")
     for i, p in enumerate(doodles):
-        row = [sketch_preview(p, image_size=256)] + [colorize(g, p, mode=mode) for g in models.values()]
+        seen = tensor_to_pil(preprocess_sketch(p, image_size=input_size_of(first), style=sketch_style(first)))
+        row = [seen] + [colorize(g, p, mode=mode) for g in models.values()]
         for j, im in enumerate(row):
             sheet.paste(im.resize((tile, tile), Image.LANCZOS), (j * (tile + gap), head + i * (tile + gap)))
-    sheet = credit_band(sheet, "Generators trained on OpenMoji line art. " + openmoji_attribution())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.quantize(colors=128, method=Image.MEDIANCUT, dither=Image.NONE).save(path, optimize=True)
-    return path
+    sheet = credit_band(sheet, credit or "Generators trained on OpenMoji line art. " + openmoji_attribution())
+    return save_image_atomic(sheet.quantize(colors=128, method=Image.MEDIANCUT, dither=Image.NONE), path, optimize=True)
 
 
 def markdown_table(results: dict, names: list[str], sets: list[str], metric: str) -> str:
@@ -151,6 +153,8 @@ def main() -> int:
     parser.add_argument("--json", default=None)
     parser.add_argument("--figure", default=None, help="write the example-doodle comparison PNG here")
     parser.add_argument("--figure-only", action="store_true", help="only the figure: no metrics")
+    parser.add_argument("--doodles", default=str(DOODLES), help="folder of doodles for the figure")
+    parser.add_argument("--credit", default=None, help="credit line under the figure (default: OpenMoji's)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -165,7 +169,8 @@ def main() -> int:
     if args.figure_only:
         if not args.figure:
             raise ValueError("--figure-only needs --figure PATH")
-        fig = comparison_figure({name: g for name, ((g, _), _) in models.items()}, Path(args.figure))
+        fig = comparison_figure({name: g for name, ((g, _), _) in models.items()}, Path(args.figure),
+                                doodles_dir=Path(args.doodles), credit=args.credit)
         print(f"wrote {fig} ({fig.stat().st_size / 1e3:.0f} kB)")
         return 0
     size = int(next(iter(models.values()))[0][1]["config"]["image_size"])
@@ -244,7 +249,8 @@ def main() -> int:
         path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path}")
     if args.figure:
-        fig = comparison_figure({name: g for name, ((g, _), _) in models.items()}, Path(args.figure))
+        fig = comparison_figure({name: g for name, ((g, _), _) in models.items()}, Path(args.figure),
+                                doodles_dir=Path(args.doodles), credit=args.credit)
         print(f"wrote {fig} ({fig.stat().st_size / 1e3:.0f} kB)")
     return 0
 

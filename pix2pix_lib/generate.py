@@ -122,11 +122,6 @@ def side_by_side(*images: Image.Image, gap: int = 4) -> Image.Image:
     return row
 
 
-def sketch_preview(sketch, *, image_size: int) -> Image.Image:
-    """The preprocessed sketch as the generator sees it (RGB PIL image)."""
-    return tensor_to_pil(preprocess_sketch(sketch, image_size=image_size))
-
-
 # Pictures `generate` writes carry this text (a PNG text chunk, a JPEG comment): a later run may
 # replace a file that has it, and refuses (without --force) to replace any other file.
 RESULT_TAG = "made by pix2pix_lib generate"
