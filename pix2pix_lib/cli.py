@@ -20,12 +20,12 @@ from .data.masked_photos import prepare_masked_photos
 from .data.openmoji import build_openmoji_dataset, ensure_openmoji_dataset, read_manifest
 from .files import default_data_dir
 from .experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments, select_variants
-from .files import write_json_atomic
+from .files import RefusedError, read_json, write_json_atomic
 from .generate import DEFAULT_MODE, MODES, colorize_file, plan_outputs
 from .preprocess import check_stroke_width
 from .pretrained import DEFAULT_URL as PRETRAINED_URL, REFERENCE_MODELS, download_model
-from .metrics import (FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE, evaluate_weights,
-                      format_metrics_table)
+from .metrics import (EVALUATION_FORMAT, FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE,
+                      evaluate_weights, format_metrics_table)
 from .report import checks_markdown, paper_checks, results_markdown
 from .runtime import join_torchrun, leave_torchrun, print_library_logs, rank_and_world
 from . import runs, train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
@@ -261,6 +261,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
           f"{report['image_size']} px ({report['device']})")
     print(format_metrics_table(report["metrics"], report["baseline"]))
     if args.json:
+        if Path(args.json).exists() and (read_json(args.json) or {}).get("format") != EVALUATION_FORMAT:
+            raise RefusedError(f"{args.json}: exists and is not an evaluation report; it is left as it is")
         print(f"wrote {write_json_atomic(args.json, report)}")
     return 0
 

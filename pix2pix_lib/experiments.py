@@ -35,12 +35,13 @@ from torch.utils.data import DataLoader
 
 from . import train
 
-from .files import RefusedError, is_ours, mark_ours, read_json, write_json_atomic, write_text_atomic
+from .files import (RefusedError, exclusive_lock, mark_ours, read_json, write_json_atomic,
+                    write_text_atomic)
 from .config import MACHINERY, TrainConfig, preset
 from .data.loaders import make_datasets
 from .data.paired import PairedImageDataset
 from .imaging import tensor_to_pil
-from .runs import LAST_GENERATOR
+from .runs import LAST_GENERATOR, check_study_folder, is_experiment_run
 from .runtime import hardware_info, select_device
 from .weights import load_generator
 from .imaging import credit_band, save_image_atomic
@@ -160,6 +161,15 @@ def budget_schedule(config: TrainConfig, n_train: int, budget_images: int) -> Tr
     return config.replace(epochs=constant, epochs_decay=epochs - constant, max_steps_per_epoch=per_epoch)
 
 
+def check_study_folders(out_dir: Path, results_path: Path) -> None:
+    """Refuse an --out that is not the study's own folder, and a --results file that is not a results file."""
+    check_study_folder(out_dir)
+    for path in (results_path, results_path.with_suffix(".png")):
+        if path.exists() and (read_json(results_path) or {}).get("format") != RESULTS_FORMAT:
+            raise RefusedError(f"{path}: exists and is not an ablation results file; it is left as it is "
+                               "(choose another --results)")
+
+
 def _strip(images: list[Image.Image]) -> Image.Image:
     """Images side by side (all the same size)."""
     w, h = images[0].size
@@ -212,11 +222,7 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
     sample_a = torch.stack([val_set[i]["A"] for i in picks])  # (S, 3, H, W)
     sample_b = torch.stack([val_set[i]["B"] for i in picks])
     if base.num_workers > 0:
-        # Decode every pair once here: forked loader workers inherit the in-memory cache.
-        for i in range(len(train_set)):
-            train_set.load_pair(i)
-            if train_set.cache_full:
-                break
+        train_set.fill_cache(progress=False)  # forked loader workers inherit the in-memory cache
     # Which data a cached run was trained on: its folder, its size, and its manifest (rebuilt data).
     manifest_file = data_root / "manifest.json"
     data_id = (f"{data_root.resolve()} train={len(train_set)} val={len(val_set)} manifest="
@@ -225,7 +231,9 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
     def scorer():
         return PerceptualMetrics(device=device) if perceptual else None
 
+    check_study_folders(out_dir, results_path)  # nothing is written before this
     out_dir.mkdir(parents=True, exist_ok=True)
+    mark_ours(out_dir, "experiments")
     save_image_atomic(_strip([tensor_to_pil(a) for a in sample_a]), out_dir / "sketches.png")
     save_image_atomic(_strip([tensor_to_pil(b) for b in sample_b]), out_dir / "targets.png")
     baseline = evaluate_predictions(lambda a: a, eval_loader, device=device, perceptual=scorer())
@@ -245,20 +253,24 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         identity = f"{run['key']} budget={budget_images} data={data_id}"
         marker = run_dir / "run_key.txt"
         started = marker.read_text().strip() if marker.is_file() else None
-        if run_dir.exists() and (recompute or cached is not None or started != identity):
-            if not (is_ours(run_dir) or marker.is_file()):  # a folder of the user's, named like a variant
-                raise RefusedError(f"{run_dir}: --out holds a folder named like the run {run['run']!r} that the "
-                                   "experiments did not make; it is left as it is. Choose another --out")
-            shutil.rmtree(run_dir)
+        if run_dir.exists() and any(run_dir.iterdir()) and not is_experiment_run(run_dir):
+            raise RefusedError(f"{run_dir}: --out holds a folder named like the run {run['run']!r} that the "
+                               "experiments did not make; it is left as it is. Choose another --out")
         run_dir.mkdir(parents=True, exist_ok=True)
-        mark_ours(run_dir, "experiment run")
-        write_text_atomic(marker, identity + "\n")
-        if progress:
-            log.info(f"[{run['run']}] training {', '.join(run['variants'])}: {config.total_epochs} epochs x "
-                  f"{config.max_steps_per_epoch} steps x batch {config.batch_size} on {device}")
-        start = time.perf_counter()
-        history = train.fit(config, data_root, run_dir, resume="auto", progress=progress, datasets=(train_set, val_set))
-        trained = time.perf_counter() - start
+        with exclusive_lock(run_dir / ".lock", what=run_dir):  # a run another process trains is left alone
+            if recompute or cached is not None or started != identity:
+                for entry in run_dir.iterdir():  # a stale run of ours: everything but the lock we hold
+                    if entry.name != ".lock":
+                        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            mark_ours(run_dir, "experiment run")
+            write_text_atomic(marker, identity + "\n")
+            if progress:
+                log.info(f"[{run['run']}] training {', '.join(run['variants'])}: {config.total_epochs} epochs x "
+                         f"{config.max_steps_per_epoch} steps x batch {config.batch_size} on {device}")
+            start = time.perf_counter()
+            history = train.fit(config, data_root, run_dir, resume="auto", progress=progress,
+                                datasets=(train_set, val_set))
+            trained = time.perf_counter() - start
         generator, _ = load_generator(run_dir / LAST_GENERATOR, device=device)
         metrics = evaluate_generator(generator, eval_loader, device=device, perceptual=scorer())
         with torch.no_grad():

@@ -21,6 +21,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -32,8 +33,14 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 OWNER_MARKER = ".made-by-pix2pix_lib"
-# Dataset manifests written before the marker existed also say "this library made the folder".
-LEGACY_MANIFEST_NAMES = ("openmoji-line2color", "masked-photos")
+# Dataset folders built before the marker existed: their manifest's name, the kind they are, and the
+# only entries such a build writes (a folder with anything else in it is not taken for ours).
+LEGACY_MANIFESTS = {"openmoji-line2color": ("openmoji dataset", {"train", "val", "manifest.json", "ATTRIBUTION.txt",
+                                                                 "LICENSE.txt"}),
+                    "masked-photos": ("masked-photo pairs", {"train", "val", "manifest.json"})}
+PARTIAL_SENTINEL = ".pix2pix-partial"  # inside every temporary build folder: only those are ever cleared
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class RefusedError(FileExistsError):
@@ -66,6 +73,7 @@ def atomic_path(path: str | Path, *, what: str = "file") -> Iterator[Path]:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual permissions
     try:
         yield tmp
         os.replace(tmp, path)
@@ -101,33 +109,44 @@ def read_json(path: str | Path) -> dict | None:
 
 
 # --- what may be replaced -----------------------------------------------------------------------
-def is_ours(folder: str | Path) -> bool:
-    """True when `folder` was made by this library (it holds the marker or one of our manifests)."""
+def is_ours(folder: str | Path, kind: str | None = None) -> bool:
+    """True when this library made `folder` (its marker) - as a `kind` folder, when a kind is named.
+
+    A training run is no dataset: a builder replaces only a folder of its own kind.
+    """
     folder = Path(folder)
-    if (folder / OWNER_MARKER).is_file():
-        return True
-    manifest = read_json(folder / "manifest.json")
-    return bool(manifest) and manifest.get("name") in LEGACY_MANIFEST_NAMES
+    marker = read_json(folder / OWNER_MARKER)
+    if marker is not None:
+        return marker.get("made_by") == "pix2pix_lib" and kind in (None, marker.get("kind"))
+    legacy = LEGACY_MANIFESTS.get((read_json(folder / "manifest.json") or {}).get("name"))
+    return (legacy is not None and kind in (None, legacy[0])
+            and {p.name for p in folder.iterdir()} <= legacy[1])
 
 
 def mark_ours(folder: str | Path, kind: str) -> None:
-    """Put the marker that lets later runs of the library replace `folder`."""
-    write_json_atomic(Path(folder) / OWNER_MARKER, {"made_by": "pix2pix_lib", "kind": kind})
+    """Put the marker that lets later runs of the library replace `folder` (which must exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: the folder to mark is gone (removed by another process?)")
+    write_json_atomic(folder / OWNER_MARKER, {"made_by": "pix2pix_lib", "kind": kind})
 
 
 def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def check_replaceable(out: str | Path, *, inputs: Iterable[str | Path] = (), flag: str = "--out") -> None:
-    """Raise RefusedError unless the folder `out` may be created or replaced by a command.
+def check_replaceable(out: str | Path, *, kind: str, inputs: Iterable[str | Path] = (), flag: str = "--out") -> None:
+    """Raise RefusedError unless the folder `out` may be created or replaced by a command making a `kind`.
 
-    Allowed: `out` does not exist, is an empty folder, or is a folder this library made (`is_ours`).
-    Refused: `out` is a file; a folder of someone else's files; equal to an input or a folder holding
-    one (replacing it would delete the input).
+    Allowed: `out` does not exist, is an empty folder, or is a `kind` folder this library made.
+    Refused: `out` is a file; a folder of someone else's files, or the library's of another kind (a
+    training run is no dataset); the current folder or one above it; equal to an input or a folder
+    holding one (replacing it would delete the input).
     """
     out = Path(out)
     resolved = out.resolve()
+    if _inside(Path.cwd().resolve(), resolved):
+        raise RefusedError(f"{out}: {flag} is the current folder or one above it; name a new folder for the {kind}")
     for source in inputs:
         src = Path(source).resolve()
         if _inside(src, resolved):
@@ -136,7 +155,10 @@ def check_replaceable(out: str | Path, *, inputs: Iterable[str | Path] = (), fla
                                f"Choose an output folder outside the inputs, e.g. {out.parent / (out.name + '_pairs')}")
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise RefusedError(f"{out}: {flag} names an existing file, not a folder; choose a new folder name")
-    if out.is_dir() and any(out.iterdir()) and not is_ours(out):
+    if out.is_dir() and any(out.iterdir()) and not is_ours(out, kind):
+        if is_ours(out):
+            raise RefusedError(f"{out}: {flag} holds a {read_json(out / OWNER_MARKER)['kind']} of this library, not a "
+                               f"{kind}; it is left as it is. Choose another folder")
         raise RefusedError(f"{out}: {flag} is a folder of other files this command did not make; it is left "
                            f"as it is. Choose a new folder (e.g. {out / 'dataset'}) or empty this one yourself")
 
@@ -163,21 +185,29 @@ def atomic_output_dir(out_dir: str | Path, *, kind: str = "dataset", inputs: Ite
     included) the temporary folder is deleted and `out_dir` is left as it was; leftovers of a killed
     build (`.<name>.*.partial`) are cleared by the next one.
     """
-    out_dir = Path(out_dir)
     inputs = list(inputs)
-    check_replaceable(out_dir, inputs=inputs, flag=flag)
+    check_replaceable(out_dir, kind=kind, inputs=inputs, flag=flag)
+    out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir.with_name(f".{out_dir.name}.lock"), wait=True):
-        check_replaceable(out_dir, inputs=inputs, flag=flag)  # again: the last builder may have changed it
-        for stale in out_dir.parent.glob(f".{out_dir.name}.*.partial"):
-            _remove_tree(stale)  # we hold the lock: nobody else is building this folder
+        check_replaceable(out_dir, kind=kind, inputs=inputs, flag=flag)  # again: the last builder may have changed it
+        # We hold the lock, so no build of this folder is running: its leftovers (a killed build's)
+        # go. Only exact temporary names that hold our sentinel - never a sibling's or a user's.
+        leftover = re.compile(re.escape(f".{out_dir.name}.") + r"[A-Za-z0-9_]{8}(\.old)?\.partial")
+        for stale in out_dir.parent.iterdir():
+            if leftover.fullmatch(stale.name) and (stale / PARTIAL_SENTINEL).is_file():
+                _remove_tree(stale)
         tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".partial"))
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; a dataset gets the usual permissions
+        (tmp / PARTIAL_SENTINEL).touch()
         try:
             yield tmp
+            (tmp / PARTIAL_SENTINEL).unlink()
             mark_ours(tmp, kind)
             old = Path(str(tmp)[: -len(".partial")] + ".old.partial")
             if out_dir.exists():
                 out_dir.rename(old)  # the old data moves aside whole, never half-deleted under its name
+                (old / PARTIAL_SENTINEL).touch()  # if we die now, the next build clears it
             tmp.rename(out_dir)
             _remove_tree(old)
         finally:
@@ -204,7 +234,10 @@ def exclusive_lock(lock_file: str | Path, *, wait: bool = False, what: str | Non
         yield
         return
     while True:
-        handle = open(lock_file, "a+")
+        try:  # never through a link: a planted symlink would make us truncate its target
+            handle = os.fdopen(os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644), "r+")
+        except OSError as err:
+            raise RefusedError(f"{lock_file}: cannot be used as a lock file ({err.strerror}); remove it") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:

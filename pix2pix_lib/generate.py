@@ -159,8 +159,15 @@ def output_names(files: list[Path]) -> dict[Path, str]:
     stems: dict[str, int] = {}
     for path in files:
         stems[path.stem.lower()] = stems.get(path.stem.lower(), 0) + 1
-    return {path: (f"{path.stem}.png" if stems[path.stem.lower()] == 1 else
-                   f"{path.stem}_{path.suffix[1:].lower()}.png") for path in files}
+    names, taken = {}, set()
+    for path in files:  # a.png, a.jpg and a_png.png: the third gets a_png_2.png, never a shared file
+        name = f"{path.stem}.png" if stems[path.stem.lower()] == 1 else f"{path.stem}_{path.suffix[1:].lower()}.png"
+        stem, n = name[:-4], 2
+        while name.lower() in taken:
+            name, n = f"{stem}_{n}.png", n + 1
+        names[path] = name
+        taken.add(name.lower())
+    return names
 
 
 def plan_outputs(src: str | Path, out: str | Path, *, force: bool = False) -> list[tuple[Path, Path]]:

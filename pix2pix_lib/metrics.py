@@ -34,8 +34,10 @@ from .data.paired import PairedImageDataset
 from .runtime import select_device
 from .weights import load_generator, load_plain
 
+EVALUATION_FORMAT = "pix2pix-evaluation/1"  # the report `evaluate --json` writes (and may replace)
 METRICS = ("l1", "l1_changed", "psnr", "ssim", "sharpness", "colourfulness")
-PERCEPTUAL_METRICS = ("fid", "lpips")
+PERCEPTUAL_EVALUATION_FORMAT = "pix2pix-evaluation/1"  # the report `evaluate --json` writes (and may replace)
+METRICS = ("fid", "lpips")
 # Which way each metric is better: the one place that says it (tables, plots, the paper checks).
 # sharpness and colourfulness are ratios to the target's: 1 is best, both below (blur, grey) and
 # above (noise, garish colour) are worse.
@@ -322,7 +324,7 @@ def evaluate_weights(weights: str | Path, data: str | Path, *, split: str = "val
     scorer = perceptual_metrics()
     metrics = evaluate_generator(generator, loader, device=device, perceptual=scorer)
     baseline = evaluate_predictions(lambda a: a, loader, device=device, perceptual=perceptual_metrics())
-    return {"weights": str(weights), "data": str(data), "split": split, "images": len(dataset),
+    return {"format": EVALUATION_FORMAT, "weights": str(weights), "data": str(data), "split": split, "images": len(dataset),
             "image_size": size, "metrics": metrics, "baseline": baseline,
             "perceptual_status": scorer.status if scorer is not None else {},
             "device": str(device), "torch": torch.__version__}

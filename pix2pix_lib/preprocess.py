@@ -88,9 +88,11 @@ def ink_from_gray(gray: np.ndarray) -> tuple[np.ndarray, str]:
     Strokes are thin; paper, a board, a table are not. On a copy at most 256 px wide, the pixels are
     split into dark and light (Otsu), and each side's *thick* part is what survives an opening with
     a disc a tenth of the image wide. Thick light and no thick dark: paper, so dark ink; the other
-    way round: a board, so light ink; both (paper on a dark table) or neither: the side with more
-    thin pixels is the ink. A frame along the border or a dark table cannot outvote the strokes, as
-    they did when the border's colour decided.
+    way round: a board, so light ink. Both: if only the light part reaches the border, it is the
+    paper of a bold drawing (dark ink); if only the dark part does, it is a table round the paper or
+    a board, and the side with more thin pixels is the ink; otherwise the side with clearly more
+    (twice) thin pixels, else the border's colour. A frame along the border or a dark table cannot
+    outvote the strokes, as they did when the border's colour always decided.
 
     A clean drawing (an even background all along the border) keeps its ink exactly: 1 - gray (or
     gray). A photo of one (a table around the paper, a shadow across it) is divided by the
@@ -108,13 +110,16 @@ def ink_from_gray(gray: np.ndarray) -> tuple[np.ndarray, str]:
     thick_light, thick_dark = (cv2.morphologyEx(m, cv2.MORPH_OPEN, disc) for m in (light, dark))
     share = float(small.size)
     has_paper, has_board = thick_light.sum() / share > 0.02, thick_dark.sum() / share > 0.02
+    thin_dark, thin_light = int((dark - thick_dark).sum()), int((light - thick_light).sum())
+    rim_light, rim_dark = (bool(np.concatenate([m[0], m[-1], m[:, 0], m[:, -1]]).any()) for m in (thick_light, thick_dark))
     if has_paper != has_board:
         dark_ink = has_paper
+    elif has_paper and rim_light != rim_dark:
+        dark_ink = rim_light or thin_dark > thin_light
     else:
-        thin_dark, thin_light = int((dark - thick_dark).sum()), int((light - thick_light).sum())
-        if thin_dark != thin_light:
+        if thin_dark > 2 * thin_light or thin_light > 2 * thin_dark:
             dark_ink = thin_dark > thin_light
-        else:  # a blank or uniform image: the border's colour decides
+        else:  # bold strokes, a blank or a uniform image: the border's colour is the background
             dark_ink = np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])) >= 0.5
     polarity = POLARITIES[0] if dark_ink else POLARITIES[1]
     lit = gray if dark_ink else 1.0 - gray                     # from here on: dark strokes on light

@@ -29,6 +29,7 @@ import torch
 
 from .data.download import _download
 from .models import build_generator
+from .files import RefusedError
 from .weights import load_plain, save_generator
 
 DEFAULT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch"
@@ -113,6 +114,15 @@ def convert_reference_generator(path: str | Path, out: str | Path, *, name: str 
     return save_generator(out, generator, config, extra=extra)
 
 
+def _converted(path: Path, name: str) -> bool:
+    """True when `path` is what an earlier download-model of `name` wrote."""
+    try:
+        data = load_plain(path, mmap=True)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and (data.get("extra") or {}).get("reference_model") == name
+
+
 def download_model(name: str, out_dir: str | Path, *, base_url: str = DEFAULT_URL, progress: bool = True) -> Path:
     """Download a reference pretrained generator by name and convert it: returns `<out_dir>/<name>.pt`."""
     if name not in REFERENCE_MODELS:
@@ -120,6 +130,9 @@ def download_model(name: str, out_dir: str | Path, *, base_url: str = DEFAULT_UR
     out_dir = Path(out_dir)
     target = out_dir / f"{name}.pt"
     out_dir.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not _converted(target, name):
+        raise RefusedError(f"{target}: exists and is not the converted {name} model; it is left as it is "
+                           "(choose another --out)")
     raw = out_dir / f".{name}.reference.pth"
     url = f"{base_url.rstrip('/')}/{name}.pth"
     if not raw.exists():

@@ -55,9 +55,32 @@ def check_run_folder(out_dir: Path, *, resume: bool | str, writer: bool = True) 
     if out_dir.exists() and not out_dir.is_dir():
         raise RefusedError(f"{out_dir}: --out names a file; a run needs a folder")
     others = out_dir.is_dir() and any(p.name != ".lock" for p in out_dir.iterdir())  # our own lock aside
-    if others and not (is_ours(out_dir) or has_run):
+    ours = is_ours(out_dir, "training run") or is_ours(out_dir, "experiment run")  # a study's runs are runs
+    if others and not (ours or (has_run and not is_ours(out_dir))):
         raise RefusedError(f"{out_dir}: --out is a folder of other files, not a run folder; a run writes "
                            f"{LOG}, {BEST_GENERATOR}, samples/ ... there. Choose a new folder, e.g. {out_dir / 'run'}")
+
+
+# What an experiment run folder held before the marker existed (run_key.txt is the experiments' own).
+_LEGACY_RUN_ENTRIES = {"run_key.txt", "result.json", "samples.png", CHECKPOINT, LAST_GENERATOR, BEST_GENERATOR,
+                       LOG, "samples", ".lock"}
+
+
+def is_experiment_run(run_dir: Path) -> bool:
+    """True for a run folder of the ablation study (experiments.py), marked or from before the marker."""
+    entries = {p.name for p in run_dir.iterdir()}
+    return is_ours(run_dir, "experiment run") or ("run_key.txt" in entries and entries <= _LEGACY_RUN_ENTRIES)
+
+
+def check_study_folder(out_dir: Path) -> None:
+    """Refuse an experiments --out that is not the study's own folder (it would be written into)."""
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not is_ours(out_dir, "experiments"))):
+        legacy = out_dir.is_dir() and all(  # a study folder from before the marker: strips and run folders
+            p.name in ("sketches.png", "targets.png", "ablations.json", "ablations.png")
+            or (p.is_dir() and is_experiment_run(p)) for p in out_dir.iterdir())
+        if not legacy:
+            raise RefusedError(f"{out_dir}: --out is not a folder of the experiments (it holds other files); "
+                               "it is left as it is. Choose a new folder, e.g. runs/experiments")
 
 
 def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, meta: dict) -> Path:

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig, resume_changes
 from .data.loaders import calibration_loader, fixed_samples, make_datasets, make_train_loader
-from .files import exclusive_lock, mark_ours
+from .files import exclusive_lock, is_ours, mark_ours
 from .imaging import make_sample_grid
 from .metrics import evaluate_generator
 from .models import (GANLoss, PatchDiscriminator, build_generator, discriminator_objective, generator_objective,
@@ -236,7 +236,7 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
         else:
             seed_everything(config.seed)  # the same seed on every rank: identical initial weights
             model = TrainingState.from_config(config)
-        if rank == 0:
+        if rank == 0 and not is_ours(out_dir):  # an experiment's run keeps its own mark
             mark_ours(out_dir, "training run")
         return _train(model, data_root, out_dir, on_epoch_end=on_epoch_end, progress=progress,
                       datasets=datasets, skip_bad=skip_bad)

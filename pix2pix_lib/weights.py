@@ -196,12 +196,12 @@ def export_generator(src: str | Path, dst: str | Path, *, half: bool = False, no
 
 
 def is_weights_file(path: Path) -> bool:
-    """True when `path` is a generator file or checkpoint this library wrote (so export may replace it)."""
+    """True when `path` is a generator weights file this library wrote (so export may replace it)."""
     try:
         data = load_plain(path, mmap=True)
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and data.get("format") in (WEIGHTS_FORMAT, CHECKPOINT_FORMAT)
+    return isinstance(data, dict) and data.get("format") == WEIGHTS_FORMAT  # never a checkpoint: a run's resume state
 
 
 def save_checkpoint(model, path: str | Path) -> Path:

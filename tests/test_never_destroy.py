@@ -150,7 +150,8 @@ import sys, time
 from pathlib import Path
 from pix2pix_lib.files import exclusive_lock, mark_ours
 with exclusive_lock(sys.argv[1]):  # what a training in progress holds, in the folder it has marked
-    mark_ours(Path(sys.argv[1]).parent, "training run")
+    if len(sys.argv) > 2:
+        mark_ours(Path(sys.argv[1]).parent, sys.argv[2])
     print("locked", flush=True)
     time.sleep(60)
 """
@@ -159,7 +160,7 @@ with exclusive_lock(sys.argv[1]):  # what a training in progress holds, in the f
 def test_04_a_second_training_into_a_folder_being_written_is_refused(tiny_pairs, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(run / ".lock")], stdout=subprocess.PIPE,
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(run / ".lock"), "training run"], stdout=subprocess.PIPE,
                               text=True, cwd=Path(__file__).resolve().parents[1])
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -274,10 +275,29 @@ def test_08_experiments_never_delete_a_user_folder_named_like_a_variant(tiny_pai
     (out / "l1-only").mkdir(parents=True)
     (out / "l1-only" / "thesis.tex").write_text("two years of work")
     base = base_config(image_size=32, ngf=8, ndf=8, batch_size=4, precision="fp32", device="cpu")
-    with pytest.raises(RefusedError, match="l1-only"):
-        run_experiments(tiny_pairs, out, base=base, budget_images=8, progress=False,
-                        variants=[v for v in VARIANTS if v.name == "L1 only"])
+    only = [v for v in VARIANTS if v.name == "L1 only"]
+    with pytest.raises(RefusedError, match="left as it is"):
+        run_experiments(tiny_pairs, out, base=base, budget_images=8, progress=False, variants=only)
     assert (out / "l1-only" / "thesis.tex").read_text() == "two years of work"
+    (out / "l1-only" / "run_key.txt").write_text("a file of that name does not make the folder ours")
+    with pytest.raises(RefusedError, match="left as it is"):
+        run_experiments(tiny_pairs, out, base=base, budget_images=8, progress=False, variants=only)
+    assert (out / "l1-only" / "thesis.tex").read_text() == "two years of work"
+    assert sorted(p.name for p in out.iterdir()) == ["l1-only"]  # not even the sketch strips were written
+    # The study's own folder: a run another process is training is left alone.
+    study = tmp_path / "study"
+    run_experiments(tiny_pairs, study, base=base, budget_images=8, progress=False, variants=only)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(study / "l1-only" / ".lock")],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(FolderBusyError):
+            run_experiments(tiny_pairs, study, base=base, budget_images=8, progress=False, variants=only,
+                            recompute=True)
+        assert (study / "l1-only" / "checkpoint.pt").is_file()
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # --- security ------------------------------------------------------------------------------------
@@ -364,10 +384,15 @@ def test_12_build_openmoji_validates_the_size_and_clears_a_killed_builds_leftove
     assert main(["build-openmoji", "--out", str(out), "--size", "30000", "--limit", "2"]) == 2
     assert "between 8 and 1024" in _error_line(capsys)
     assert list(tmp_path.iterdir()) == []
-    stale = tmp_path / ".openmoji.4242.partial"  # what a build killed by the renderer left behind
+    stale = tmp_path / ".openmoji.k1ll3d_0.partial"  # what a build killed by the renderer left behind
     (stale / "all").mkdir(parents=True)
+    (stale / ".pix2pix-partial").touch()
+    (tmp_path / ".openmoji.my.partial").write_text("a user's file with a look-alike name")
+    sibling = tmp_path / ".openmoji.v2.abcd1234.partial"  # another folder's build (openmoji.v2) in progress
+    sibling.mkdir()
+    (sibling / ".pix2pix-partial").touch()
     assert main(["build-openmoji", "--out", str(out), "--size", "16", "--limit", "2"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["openmoji"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".openmoji.my.partial", sibling.name, "openmoji"]
 
 
 @pytest.mark.parametrize("option, value, named", [
@@ -520,11 +545,12 @@ def test_21_a_full_disk_while_saving_says_so_and_keeps_the_previous_checkpoint(t
 
     def full_disk(obj, f, *args, **kwargs):
         real_save(obj, f, *args, **kwargs)
-        Path(f).write_bytes(Path(f).read_bytes()[:1000])  # what got onto the disk
-        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1000 vs 2456")
+        if Path(f).name.startswith(".checkpoint.pt."):  # the generators fit; the checkpoint does not
+            Path(f).write_bytes(Path(f).read_bytes()[:1000])  # what got onto the disk
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1000 vs 2456")
 
     monkeypatch.setattr(train.torch, "save", full_disk)
-    with pytest.raises(OSError, match=r"disk full while writing .*; the previous checkpoint \(checkpoint\.pt, epoch 1\) is intact"):
+    with pytest.raises(OSError, match=r"disk full while writing .*checkpoint\.pt; the previous checkpoint \(checkpoint\.pt, epoch 1\) is intact"):
         train.fit(TrainConfig(**TINY, epochs=2, epochs_decay=0), tiny_pairs, run, resume=True, progress=False)
     monkeypatch.undo()
     assert (run / train.CHECKPOINT).read_bytes() == before
@@ -591,3 +617,88 @@ def test_atomic_output_dir_leaves_nothing_behind_on_failure(tmp_path):
     with atomic_output_dir(tmp_path / "set") as tmp:
         (tmp / "a").write_text("1")
     assert json.loads((tmp_path / "set" / ".made-by-pix2pix_lib").read_text())["made_by"] == "pix2pix_lib"
+
+
+# --- found by review: more ways to lose files ----------------------------------------------------
+def test_a_dataset_builder_never_replaces_a_training_run_or_a_look_alike_folder(tiny_pairs, tmp_path, capsys):
+    images, masks = _photos(tmp_path / "carvana")
+    run = tmp_path / "runs" / "shoes"
+    train.fit(TrainConfig(**TINY, epochs=1, epochs_decay=0), tiny_pairs, run, progress=False)
+    before = sorted(p.name for p in run.iterdir())
+    args = ["prepare", "--images", str(images), "--masks", str(masks), "--val-cars", "1", "--size", "16", "--out"]
+    assert main([*args, str(run)]) == 2
+    assert "training run" in _error_line(capsys) and sorted(p.name for p in run.iterdir()) == before
+    mine = tmp_path / "mywork"  # a manifest that looks like ours, and the user's own files beside it
+    mine.mkdir()
+    (mine / "manifest.json").write_text('{"name": "openmoji-line2color"}')
+    (mine / "thesis.tex").write_text("mine")
+    assert main([*args, str(mine)]) == 2
+    assert (mine / "thesis.tex").read_text() == "mine"
+
+
+def test_commands_refuse_targets_they_did_not_write(tiny_pairs, tmp_path, capsys, weights):
+    from pix2pix_lib import pretrained
+
+    report = tmp_path / "report.json"
+    report.write_text('{"my": "numbers"}')
+    assert main(["evaluate", "--weights", str(weights), "--data", str(tiny_pairs), "--json", str(report),
+                 "--no-perceptual"]) == 2
+    assert report.read_text() == '{"my": "numbers"}' and "not an evaluation report" in _error_line(capsys)
+    run = tmp_path / "run"
+    train.fit(TrainConfig(**TINY, epochs=1, epochs_decay=0), tiny_pairs, run, progress=False)
+    state = (run / "checkpoint.pt").read_bytes()
+    assert main(["export", str(weights), "-o", str(run / "checkpoint.pt")]) == 2  # a run's resume state
+    assert (run / "checkpoint.pt").read_bytes() == state
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "edges2shoes.pt").write_bytes(b"my own model")
+    with pytest.raises(RefusedError, match="not the converted edges2shoes"):
+        pretrained.download_model("edges2shoes", tmp_path / "w", base_url="http://127.0.0.1:9/none")
+    assert (tmp_path / "w" / "edges2shoes.pt").read_bytes() == b"my own model"
+
+
+def test_written_files_and_folders_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "a.json") as tmp:
+            tmp.write_text("{}")
+        with atomic_output_dir(tmp_path / "set") as tmp:
+            (tmp / "x").write_text("1")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "set").stat().st_mode & 0o777 == 0o755
+
+
+def test_bold_strokes_are_ink_not_background():
+    for width in (26, 30, 34, 40):
+        im = Image.new("L", (256, 256), 255)
+        ImageDraw.Draw(im).ellipse([40, 40, 216, 216], outline=0, width=width)
+        ink, polarity = pre.ink_from_gray(np.asarray(im, np.float32) / 255)
+        assert polarity == "dark ink on light" and abs((ink > 0.5).mean() - (np.asarray(im) < 128).mean()) < 0.01
+
+
+def test_output_names_never_collide():
+    from pix2pix_lib.generate import output_names
+
+    files = [Path(n) for n in ("a.png", "a.jpg", "a_png.png", "A_PNG.webp", "b.png")]
+    names = list(output_names(files).values())
+    assert len({n.lower() for n in names}) == len(files), names
+
+
+def test_a_planted_lock_link_and_the_current_folder_are_refused(tmp_path, monkeypatch):
+    from pix2pix_lib.files import exclusive_lock
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").symlink_to(victim)
+    with pytest.raises(RefusedError, match="lock file"):
+        with exclusive_lock(tmp_path / "run" / ".lock"):
+            pass
+    assert victim.read_text() == "keep"
+    monkeypatch.chdir(tmp_path / "run")
+    for out in (".", ".."):
+        with pytest.raises(RefusedError, match="current folder"):
+            with atomic_output_dir(out):
+                pass
+    assert victim.read_text() == "keep"

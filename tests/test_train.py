@@ -394,8 +394,10 @@ def test_bad_settings_are_refused_with_their_names():
         TrainConfig().replace(ngff=8)
 
 
-def test_ctrl_c_on_the_command_line_exits_130(monkeypatch, capsys):
+def test_ctrl_c_on_the_command_line_exits_130(monkeypatch, capsys, tmp_path):
     import pix2pix_lib.train as train
+
+    monkeypatch.chdir(tmp_path)  # nothing lands in the checkout, whatever the command gets to write
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
