@@ -1,4 +1,7 @@
+import http.server
 import os
+import threading
+import time
 
 import pytest
 import torch
@@ -39,3 +42,35 @@ def write_tiny_pairs(root, *, size=32, n_train=8, n_val=2, seed=0):
 @pytest.fixture
 def tiny_pairs(tmp_path):
     return write_tiny_pairs(tmp_path / "pairs")
+
+
+def serve_files(files: dict, endless: bool = False):
+    """An HTTP server on 127.0.0.1 serving `files` by name (or a response that never ends) -> (server, url)."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            name = self.path.rsplit("/", 1)[-1]
+            if endless:
+                self.send_response(200)
+                self.end_headers()
+                deadline = time.monotonic() + 10  # bounded: the client must stop long before
+                try:
+                    while time.monotonic() < deadline:
+                        self.wfile.write(b"\0" * 65536)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                return
+            data = files.get(name)
+            if data is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"

@@ -4,7 +4,6 @@ made here. Each item number is the issue's."""
 from __future__ import annotations
 
 import errno
-import http.server
 import io
 import json
 import math
@@ -13,7 +12,6 @@ import struct
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 import zlib
 from pathlib import Path
@@ -24,6 +22,7 @@ import torch
 import traitlets
 from PIL import Image, ImageDraw
 
+from conftest import serve_files
 from pix2pix_lib import preprocess as pre
 from pix2pix_lib import weights as weights_module
 from pix2pix_lib import train
@@ -185,33 +184,6 @@ def test_04_two_writers_of_one_file_get_their_own_temporary_files(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 
-def _serve(files: dict, endless: bool = False):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            name = self.path.rsplit("/", 1)[-1]
-            self.send_response(200)
-            if endless:
-                self.end_headers()
-                deadline = time.monotonic() + 10  # bounded: the client must stop long before
-                try:
-                    while time.monotonic() < deadline:
-                        self.wfile.write(b"\0" * 65536)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-                return
-            data = files[name]
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
-
-
 def _archive(members: list[tuple[str, bytes]]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -224,7 +196,7 @@ def _archive(members: list[tuple[str, bytes]]) -> bytes:
 
 def test_05_a_full_disk_while_unpacking_keeps_the_archive(tmp_path, monkeypatch, capsys):
     data = _archive([("facades/train/1.jpg", os.urandom(3000)), ("facades/val/2.jpg", os.urandom(300))])
-    server, url = _serve({"facades.tar.gz": data})
+    server, url = serve_files({"facades.tar.gz": data})
     try:
         def disk_full(self, *args, **kwargs):
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -331,14 +303,14 @@ def test_10_archive_bombs_and_oversized_downloads_are_refused(tmp_path):
     with pytest.raises(download_module.CorruptArchiveError, match="more than 20 members"):
         download_module.safe_extract(many, tmp_path / "out2", max_members=20)
 
-    server, url = _serve({"big.tar.gz": os.urandom(300_000)})
+    server, url = serve_files({"big.tar.gz": os.urandom(300_000)})
     try:
         with pytest.raises(RuntimeError, match="announces"):
             download_module._download(f"{url}/big.tar.gz", tmp_path / "big.tar.gz", progress=False,
                                       max_bytes=100_000)
     finally:
         server.shutdown()
-    server, url = _serve({}, endless=True)
+    server, url = serve_files({}, endless=True)
     try:
         start = time.monotonic()
         with pytest.raises(RuntimeError, match="goes on past"):

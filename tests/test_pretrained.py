@@ -9,16 +9,15 @@ no norm at the bottleneck, Tanh at the end.
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
-import threading
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import serve_files
 from pix2pix_lib import pretrained
 from pix2pix_lib.cli import main
 from pix2pix_lib.models import build_generator, count_parameters
@@ -95,24 +94,8 @@ def test_converted_weights_compute_what_the_reference_computes():
 @pytest.fixture
 def model_server():
     files = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            data = files.get(self.path.rsplit("/", 1)[-1])
-            if data is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield files, f"http://127.0.0.1:{server.server_address[1]}/models-pytorch"
+    server, url = serve_files(files)
+    yield files, f"{url}/models-pytorch"
     server.shutdown()
 
 
