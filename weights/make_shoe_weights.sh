@@ -29,8 +29,11 @@ with atomic_output_dir("data/edges2shoes-2k-doodle", kind="edges2shoes doodle pa
             shutil.copyfile(f, tmp / split / f.name)
     for f in sorted((sketch / "train").iterdir()):
         shutil.copyfile(f, tmp / "train" / f"sketch_{f.name}")
-    (tmp / "README.txt").write_text("edges2shoes pairs (UT Zappos50K, academic non-commercial use; edges by HED) "
-                                    "plus sketch-style edges of the same photos (pix2pix_lib.data.edges)\n")
+    # ATTRIBUTION.txt: training copies it into every generator file it writes (extra.data_licence).
+    (tmp / "ATTRIBUTION.txt").write_text(
+        "edges2shoes (Isola et al., CVPR 2017; edges by HED) of UT Zappos50K photos (Yu & Grauman, CVPR 2014): "
+        "academic, non-commercial use. Changes: each photo also paired with sketch-style edges of it "
+        "(pix2pix_lib.data.edges.sketch_edges).\n")
 PY
 
 COMMON=(--preset quick --epochs "$EPOCHS" --epochs-decay "$EPOCHS" --quiet)
@@ -41,3 +44,12 @@ $PY -m pix2pix_lib train "${COMMON[@]}" --data "$SRC" --out "$RUNS/shoes-plain" 
 
 $PY -m pix2pix_lib export "$RUNS/shoes-doodle/best_generator.pt" -o weights/shoes_doodle_128.pt --half \
     --note "Trained on edges2shoes (UT Zappos50K: academic, non-commercial use; cite Yu & Grauman 2014 and Isola et al. 2017)."
+
+# 3. The numbers and the figure of the model card: robustness sets from the 200 val pairs, the
+#    shoe doodles in pix2pix_lib/assets/doodles/shoes.
+$PY benchmarks/doodle_robustness.py --model "doodle-robust (shipped)=weights/shoes_doodle_128.pt" \
+    --model "HED edges only=$RUNS/shoes-plain/best_generator.pt" --data "$SRC" --sets-dir "$RUNS/robustness-shoes" \
+    --max-images 200 --no-width-normalization --paper-mode-images 0 --json results/shoe_robustness.json \
+    --figure results/shoe_doodles.png --doodles pix2pix_lib/assets/doodles/shoes \
+    --credit "Shoe generators trained on edges2shoes (UT Zappos50K: academic, non-commercial use)."
+
