@@ -13,6 +13,7 @@ preprocessing before the generator sees it:
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import cv2
@@ -159,7 +160,7 @@ def preprocess_steps(sketch, *, image_size: int = 256, stroke_width: float | Non
     stored in its weights file): the stroke width and the fill the drawing is brought to. None:
     the OpenMoji line art's (STROKE_WIDTH_AT_256, DRAWING_FILL).
     """
-    style = style or {}
+    style = usable_style(style) or {}
     if stroke_width is not None:
         target = check_stroke_width(stroke_width, image_size)
     elif "stroke_width_at_256" in style:
@@ -222,26 +223,46 @@ def preprocess_sketch(sketch, *, image_size: int = 256, stroke_width: float | No
                                              measure=False, style=style))
 
 
-def measure_sketch_style(sketches) -> dict:
+def usable_style(style: dict | None) -> dict | None:
+    """`style` when its numbers make sense for a doodle (fill 0.3-0.98, width 0.5-32 px at 256), else None.
+
+    A weights file is input like any other: a broken style is ignored, with a warning, rather than
+    dividing by zero or drawing the doodle out of the picture.
+    """
+    if not style:
+        return None
+    try:
+        fill, width = float(style.get("fill", DRAWING_FILL)), float(style.get("stroke_width_at_256", 6.8))
+    except (TypeError, ValueError):
+        fill = width = math.nan
+    if 0.3 <= fill <= 0.98 and 0.5 <= width <= 32:
+        return style
+    warnings.warn(f"ignoring the generator's sketch style {style}: outside fill 0.3-0.98 / width 0.5-32 px", stacklevel=3)
+    return None
+
+
+def measure_sketch_style(sketches) -> dict | None:
     """The stroke width (px at 256) and fill (longer side of the drawing / image side) of training sketches.
 
     `sketches`: grayscale arrays (H, W) in [0, 1], 1 = white. Medians over them, measured the way
     `preprocess_steps` measures a doodle, so that a doodle is brought to what the model was trained
-    on - not to the OpenMoji line art's 6.8 px and 0.77 (edges2shoes' HED edges: ~1.5 px).
+    on - not to the OpenMoji line art's 6.8 px and 0.77 (edges2shoes' HED edges: ~0.75 px). None
+    when the inputs are no line art (photos: more than a fifth of the picture dark) or hold no ink.
     """
-    widths, fills = [], []
+    widths, fills, inks = [], [], []
     for gray in sketches:
         ink = 1.0 - cv2.resize(np.asarray(gray, np.float32), (512, 512), interpolation=cv2.INTER_AREA)
         mask = ink > 0.25
+        inks.append(float(mask.mean()))
         if mask.sum() < 16:
             continue
         rows, cols = np.nonzero(mask)
         fills.append(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) / 512)
         widths.append(estimate_stroke_width(mask) / 2)
-    if not widths:
-        raise ValueError("no sketch with ink to measure the style on")
-    return {"stroke_width_at_256": round(float(np.median(widths)), 2), "fill": round(float(np.median(fills)), 3),
-            "measured_on": len(widths)}
+    if not widths or np.median(inks) > 0.2:  # no ink, or inputs that are photos, not line art
+        return None
+    return usable_style({"stroke_width_at_256": round(float(np.median(widths)), 2),
+                         "fill": round(float(np.median(fills)), 3), "measured_on": len(widths)})
 
 
 def input_from_steps(steps: dict) -> torch.Tensor:

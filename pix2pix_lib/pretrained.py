@@ -137,6 +137,8 @@ def download_model(name: str, out_dir: str | Path, *, base_url: str = DEFAULT_UR
     url = f"{base_url.rstrip('/')}/{name}.pth"
     if not raw.exists():
         _download(url, raw, progress=progress, max_bytes=MAX_BYTES)
-    convert_reference_generator(raw, target, name=name, source=url)
-    raw.unlink()
+    try:
+        convert_reference_generator(raw, target, name=name, source=url)
+    finally:
+        raw.unlink(missing_ok=True)  # converted, or not a model (an HTML error page...): never reused
     return target

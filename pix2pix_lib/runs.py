@@ -122,8 +122,9 @@ def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoi
     if hasattr(train_set, "fingerprint") and hasattr(val_set, "fingerprint"):
         record["fingerprint"] = f"{train_set.fingerprint()}-{val_set.fingerprint()}"
         record["files"] = len(train_set) + len(val_set)
-    if getattr(train_set, "files", None):
-        record["sketch_style"] = sketch_style_of(train_set.files, getattr(train_set, "direction", "AtoB"))
+    style = sketch_style_of(train_set.files, getattr(train_set, "direction", "AtoB")) if getattr(train_set, "files", None) else None
+    if style:  # photos as inputs, or inputs without ink: no sketch style to store
+        record["sketch_style"] = style
     stored = model.data.get("fingerprint")
     if stored and record.get("fingerprint") and stored != record["fingerprint"]:
         raise ValueError(f"{checkpoint}: cannot resume on other data: the run was trained on {model.data['path']} "
@@ -132,7 +133,7 @@ def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoi
     return record
 
 
-def sketch_style_of(files: list[Path], direction: str = "AtoB", n: int = 64) -> dict:
+def sketch_style_of(files: list[Path], direction: str = "AtoB", n: int = 64) -> dict | None:
     """`preprocess.measure_sketch_style` of the input halves of `n` pair files spread over `files`."""
     picks = [files[i * len(files) // n] for i in range(min(n, len(files)))]
     halves = (split_pair_array(load_rgb(f), path=f)[0 if direction == "AtoB" else 1] for f in picks)

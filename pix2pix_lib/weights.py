@@ -146,6 +146,8 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Modu
     elif "generator" in data and "config" in data:  # a full training checkpoint from train.py
         state, config = data["generator"], data["config"]
         extra = {k: data[k] for k in ("epoch", "step", "best_val_l1", "data_licence") if k in data}
+        if isinstance(data.get("data"), dict) and data["data"].get("sketch_style"):
+            extra["sketch"] = data["data"]["sketch_style"]  # as the run's generator files carry it
         if isinstance(data.get("history"), list) and data["history"]:  # last epoch's metrics, as "val"
             extra["val"] = {k[4:]: v for k, v in data["history"][-1].items() if k.startswith("val_")}
     else:

@@ -267,3 +267,22 @@ def test_a_generator_brings_doodles_to_its_own_training_sketches_style(tiny_pair
     style = meta["extra"]["sketch"]
     assert generator.sketch_style == style and style["measured_on"] == 8
     assert 1.0 <= style["stroke_width_at_256"] <= 20 and 0.3 < style["fill"] < 0.8  # circles in 32 px pairs
+
+
+def test_the_sketch_style_survives_export_and_bad_styles_are_ignored(tiny_pairs, tmp_path):
+    from pix2pix_lib.cli import main as cli_main
+    from pix2pix_lib.train import fit
+
+    fit(TrainConfig(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=2, epochs=1, epochs_decay=0,
+                    precision="fp32", n_samples=2), tiny_pairs, tmp_path / "run", progress=False)
+    assert cli_main(["export", str(tmp_path / "run" / "checkpoint.pt"), "-o", str(tmp_path / "g.pt")]) == 0
+    from_checkpoint, _ = weights.load_generator(tmp_path / "g.pt")
+    from_weights, _ = weights.load_generator(tmp_path / "run" / "best_generator.pt")
+    assert from_checkpoint.sketch_style == from_weights.sketch_style is not None
+    drawing = doodle(size=300)
+    for broken in ({"fill": 0.0}, {"fill": 0.02}, {"fill": 1.0}, {"stroke_width_at_256": 500}, {"fill": "x"}):
+        with pytest.warns(UserWarning, match="ignoring the generator's sketch style"):
+            steps = pre.preprocess_steps(drawing, image_size=64, style=broken)
+        assert (steps["normalized"] < 0.5).any()  # the default style: a drawing, not a blank or a crash
+    photos = [np.random.default_rng(i).random((64, 64)) * 0.6 for i in range(4)]  # grey noise, no line art
+    assert pre.measure_sketch_style(photos) is None

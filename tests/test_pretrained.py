@@ -116,3 +116,12 @@ def test_download_model_converts_a_served_reference_file(model_server, tmp_path,
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["edges2shoes.pt"]  # the raw file is gone
     assert main(["download-model", "day2night", "--out", str(tmp_path / "w"), "--base-url", url]) == 2  # 404
     assert "HTTP 404" in capsys.readouterr().err
+
+
+def test_a_download_that_is_no_model_is_not_kept_for_the_next_try(model_server, tmp_path):
+    files, url = model_server
+    files["edges2shoes.pth"] = b"<html>a captive portal's page</html>"
+    for _ in range(2):  # the second try downloads again instead of reusing the bad file
+        with pytest.raises(ValueError, match="not a readable reference generator file"):
+            pretrained.download_model("edges2shoes", tmp_path / "w", base_url=url, progress=False)
+        assert list((tmp_path / "w").iterdir()) == []
