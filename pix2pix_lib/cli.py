@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import PRESET_ALIASES, PRESETS, TrainConfig, preset
+from .config import PRESET_ALIASES, PRESETS, TrainConfig, describe_field, preset
 from .data.download import DEFAULT_URL, OFFICIAL_DATASETS, download_carvana, download_dataset
 from .data.edges import EDGE_STYLES
 from .data.masked_photos import prepare_masked_photos
@@ -170,7 +170,7 @@ def add_train(subparsers) -> None:
         if str(f.type).startswith("int | None"):
             kind = int
         p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
-                       help=f"override {f.name} (preset value otherwise)")
+                       help=describe_field(f.name).replace("%", "%%"))  # argparse formats with %
     p.set_defaults(func=run_train)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 import os
 import warnings
@@ -39,7 +41,7 @@ class TrainConfig:
     # --- optimisation
     batch_size: int = 1            # paper: batch 1 (batch norm then acts like instance norm)
     lr_g: float = 2e-4             # paper: Adam lr 2e-4 for both networks
-    lr_d: float = 2e-4
+    lr_d: float = 2e-4             # paper: the same for D (the original project slowed D: 5e-5)
     beta1: float = 0.5             # paper: Adam beta1 = 0.5 (GANs oscillate with the usual 0.9)
     epochs: int = 100              # reference default: 100 epochs at the initial lr ...
     epochs_decay: int = 100        # ... then 100 epochs of linear decay to 0
@@ -149,6 +151,29 @@ PRESETS: dict[str, TrainConfig] = {
 
 
 PRESET_ALIASES = {"seed": "original"}  # old name -> new name (deprecated)
+
+
+def describe_field(name: str) -> str:
+    """A TrainConfig field for --help: its comment in this file, then every preset's value."""
+    values = ", ".join(f"{preset_name}: {getattr(config, name)}" for preset_name, config in PRESETS.items())
+    return f"{field_notes().get(name) or name.replace('_', ' ')} [{values}]"
+
+
+@functools.cache
+def field_notes() -> dict[str, str]:
+    """Each TrainConfig field's comment in this file (what it means and why its default)."""
+    lines, notes, name = inspect.getsource(TrainConfig).splitlines(), {}, None
+    for line in lines[1:]:
+        code, _, comment = line.partition("#")
+        field_name = code.split(":")[0].strip() if ":" in code and "=" in code else None
+        if field_name and field_name.isidentifier():
+            name = field_name
+            notes[name] = comment.strip()
+        elif name and not code.strip() and comment.strip() and not comment.strip().startswith("---"):
+            notes[name] = (notes[name] + " " + comment.strip()).strip()  # a comment continued below
+        else:
+            name = None
+    return notes
 
 
 def preset(name: str, **overrides) -> TrainConfig:

@@ -413,3 +413,19 @@ def test_the_original_projects_preset_is_named_so_and_the_old_name_still_works()
     assert preset("original").lr_d == 5e-5 and preset("original").batch_size == 4
     with pytest.warns(DeprecationWarning, match="now called 'original'"):
         assert preset("seed", seed=1) == preset("original", seed=1)
+
+
+def test_every_train_option_says_what_it_means_and_each_presets_value():
+    import dataclasses
+
+    parser = cli.build_parser()
+    train_parser = parser._subparsers._group_actions[0].choices["train"]
+    helps = {a.dest: a.help for a in train_parser._actions}
+    from pix2pix_lib.config import field_notes
+
+    notes = field_notes()
+    for f in dataclasses.fields(TrainConfig):
+        text = helps[f.name]
+        assert notes.get(f.name) and text.replace("%%", "%").startswith(notes[f.name]), f"--{f.name}: no explanation"
+        assert all(f"{name}: " in text for name in ("paper", "original", "quick")), text
+    assert "quick: 128" in helps["image_size"] and "original: 5e-05" in helps["lr_d"]
