@@ -12,25 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
-import nbformat
 import pytest
+
+from browser_lab import CHROMIUM, CHROMIUM_FLAGS, TOKEN, draw, jupyterlab
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACT = ROOT / "build" / "test-artifacts" / "canvas.png"
 DOODLE = ROOT / "pix2pix_lib" / "assets" / "doodles" / "smiley.png"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-TOKEN = "doodle-test-token"
 
 NOTEBOOK_CODE = '''\
 import json
@@ -68,71 +61,12 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"jupyter lab did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def lab(tmp_path):
     """A JupyterLab server on a free port, with its own settings, workspaces and notebook folder."""
     _require_chromium()
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "canvas_test.ipynb")
-    settings = tmp_path / "settings"
-    # Without this file JupyterLab asks "get notified about Jupyter news?" over the notebook.
-    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PIX2PIX_FAST": "1"}
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
-           f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
-           f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-           "--expose-app-in-browser", "--ServerApp.open_browser=False"]
-    if hasattr(os, "getuid") and os.getuid() == 0:
-        cmd.append("--allow-root")  # jupyter refuses to run as root without it
-    log = tmp_path / "jupyter.log"
-    with open(log, "w") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_server(f"{base}/api/status?token={TOKEN}", proc, log)
-        yield {"base": base, "root": root, "log": log}
-    finally:
-        try:  # shuts the kernels down too
-            request = urllib.request.Request(f"{base}/api/shutdown?token={TOKEN}", method="POST")
-            urllib.request.urlopen(request, timeout=5).close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with jupyterlab(tmp_path, NOTEBOOK_CODE) as server:
+        yield server
 
 
 def _wait_for_file(path: Path, timeout: float) -> dict:
@@ -145,16 +79,6 @@ def _wait_for_file(path: Path, timeout: float) -> dict:
                 pass
         time.sleep(0.2)
     raise AssertionError(f"the kernel never wrote {path.name}: Generate did not reach Python")
-
-
-def draw(page, x0: float, y0: float, strokes) -> None:
-    """Mouse strokes on the canvas whose top-left corner is at (x0, y0) on the page."""
-    for stroke in strokes:
-        page.mouse.move(x0 + stroke[0][0], y0 + stroke[0][1])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(x0 + x, y0 + y, steps=6)
-        page.mouse.up()
 
 
 def run_in_kernel(page, code: str) -> None:
