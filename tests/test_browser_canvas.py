@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_lab import CHROMIUM, CHROMIUM_FLAGS, TOKEN, draw, jupyterlab
+from browser_lab import CHROMIUM, CHROMIUM_FLAGS, draw, jupyterlab, open_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -103,15 +103,7 @@ def test_canvas_draw_and_generate_in_jupyterlab(lab):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 800})
-            page.goto(f"{lab['base']}/lab/tree/canvas_test.ipynb?reset&token={TOKEN}")
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=40_000)
-            # Run the cell through the app's own command, once the kernel is up.
-            page.evaluate("""async () => {
-                const panel = window.jupyterapp.shell.currentWidget;
-                await panel.sessionContext.ready;
-                await window.jupyterapp.commands.execute('notebook:run-all-cells');
-            }""")
+            open_notebook(page, lab["base"])  # runs the cell through the app's own command
             drawing = page.locator(".doodle-canvas canvas.doodle-drawing")
             drawing.wait_for(state="visible", timeout=40_000)
             drawing.scroll_into_view_if_needed()
