@@ -1,19 +1,21 @@
 """A drawing canvas for notebooks: draw a doodle, press Generate, see the generator colour it.
 
 An anywidget (works in JupyterLab, Notebook 7, VS Code and Colab). Its JavaScript (canvas.js,
-beside this file) draws the strokes in the browser, so the pen stays smooth while the kernel is
-busy; Python hears about the drawing once per stroke, as a PNG in the synced trait `drawing_png`.
-Synced traits are the only channel between the two sides:
+beside this file) paints the strokes in the browser, so the pen stays smooth while the kernel is
+busy. The drawing itself lives in the synced model: every view of the canvas, and every reload of
+the page, shows the same strokes, and undo/redo work from any of them. Synced traits are the only
+channel between the two sides:
 
     trait              direction       meaning
-    drawing_png        JS -> Python    the whole drawing as PNG bytes, sent when a stroke ends
-    strokes            JS -> Python    number of strokes on the canvas
+    strokes, undone    both            the drawing ({tool, width, points} each) and what redo brings back
+    background_png     both            an opened or loaded doodle (PNG), painted under the strokes
+    drawing_png        JS -> Python    the whole drawing as a size x size PNG, sent when a stroke ends
     generate_requests  JS -> Python    bumped by the Generate button
-    result_png         Python -> JS    the generated image, shown beside the drawing
-    background_png     Python -> JS    a doodle loaded with `load_image`, drawn under new strokes
-    status             Python -> JS    one line of text under the canvas (errors included)
-    clear_requests     Python -> JS    bumped by `clear()`: the front end drops its strokes
-    pen_width, tool, live  both        the controls ("pen"/"eraser"; live = generate every stroke)
+    result_png         Python -> JS    the generated image, shown beside the drawing (Clear empties it)
+    status, busy       both            one line under the canvas (errors included); a generation running
+    model_names        Python -> JS    the generators the picker offers (hidden for one)
+    model_name         both            the one in use
+    pen_width, eraser_width, tool, live    both   the controls (live = generate after every stroke)
 
 Without a front end (nbconvert, nbval, a plain script) nothing is ever drawn: set the drawing with
 `load_image`, or set `drawing_png` yourself, and call `generate()`.
@@ -35,6 +37,7 @@ from PIL import Image
 from .generate import DEFAULT_MODE, colorize
 from .preprocess import load_gray
 from .imaging import check_image_size, pil_to_rgb_array, save_image_atomic
+from .weights import SHIPPED_SHOES, SHIPPED_WEIGHTS, load_generator
 
 
 def _bytes_from_json(value, widget) -> bytes:
@@ -66,48 +69,95 @@ def image_from_png(data: bytes) -> Image.Image | None:
 MIN_SIZE, MAX_SIZE = 16, 2048  # canvas side in px
 
 
+def shipped_models() -> dict[str, Path]:
+    """The generators that ship with the course, by the name the canvas's picker shows."""
+    found = {"emoji (shipped)": SHIPPED_WEIGHTS, "shoes (shipped)": SHIPPED_SHOES}
+    return {name: path for name, path in found.items() if path.is_file()}
+
+
+def _cell_id() -> str | None:
+    """The notebook cell running now (JupyterLab and Notebook 7 send its id), or None."""
+    try:
+        from IPython import get_ipython
+        kernel = getattr(get_ipython(), "kernel", None)
+        parent = kernel.get_parent() if kernel is not None else {}
+    except Exception:  # noqa: BLE001 - no kernel, an old ipykernel: no cell to tell apart
+        return None
+    return (parent or {}).get("metadata", {}).get("cellId")
+
+
 class DoodleCanvas(anywidget.AnyWidget):
     """Draw in the browser, colour in Python.
 
     Parameters:
         generator:   a U-Net generator (e.g. from `load_generator`); None: drawing only
+        models:      more generators for the picker, name -> generator or weights file (loaded when
+                     first picked), e.g. `shipped_models()`; with no `generator`, the first is used
         on_generate: called as on_generate(drawing, result) (PIL images) after each generation,
                      e.g. to keep a gallery or to record what arrived
-        size:        canvas side in px (the drawing's PNG is size x size)
+        size:        canvas side in px (the drawing's PNG is size x size; the page scales it to fit)
         mode:        "eval" (the default, DEFAULT_MODE) or "paper", passed to `colorize`
         seed:        dropout seed for mode "paper" (None: a new picture each time)
-        pen_width:   initial pen width in px
+        pen_width:   initial pen width in px (the eraser has its own, `eraser_width`)
         live:        regenerate after every stroke
+
+    Re-running the cell that made a canvas closes the canvas it made before, so old canvases and
+    their generators do not pile up in the kernel.
     """
 
     _esm = Path(__file__).with_name("canvas.js")
     _css = Path(__file__).with_name("canvas.css")
 
     size = traitlets.Int(256).tag(sync=True)
+    strokes = traitlets.List(traitlets.Dict()).tag(sync=True)
+    undone = traitlets.List(traitlets.Dict()).tag(sync=True)
     drawing_png = traitlets.Bytes(b"").tag(sync=True, **BYTES)
     background_png = traitlets.Bytes(b"").tag(sync=True, **BYTES)
     result_png = traitlets.Bytes(b"").tag(sync=True, **BYTES)
     pen_width = traitlets.Int(4).tag(sync=True)
+    eraser_width = traitlets.Int(16).tag(sync=True)
     tool = traitlets.Enum(("pen", "eraser"), default_value="pen").tag(sync=True)
     live = traitlets.Bool(False).tag(sync=True)
     generate_requests = traitlets.Int(0).tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
-    strokes = traitlets.Int(0).tag(sync=True)
-    clear_requests = traitlets.Int(0).tag(sync=True)  # Python -> JS: bumped by `clear()`
-    # Python -> JS: bumped by `load_image()`. Loading the same doodle twice leaves background_png
-    # unchanged, and traitlets sends only changes: the counter is what tells the page to reload.
-    load_requests = traitlets.Int(0).tag(sync=True)
+    model_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    model_name = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, generator=None, *, on_generate: Callable | None = None, size: int = 256,
-                 mode: str = DEFAULT_MODE, seed: int | None = None, pen_width: int = 4,
+    _made_by_cell: dict[str, "DoodleCanvas"] = {}
+
+    def __init__(self, generator=None, *, models: dict | None = None, on_generate: Callable | None = None,
+                 size: int = 256, mode: str = DEFAULT_MODE, seed: int | None = None, pen_width: int = 4,
                  live: bool = False, **kwargs):
-        super().__init__(size=size, pen_width=pen_width, live=live, **kwargs)
-        self.generator = generator
+        choices = ({} if generator is None else {"model": generator}) | dict(models or {})
+        self._models = choices  # name -> generator, or a weights file not loaded yet
+        super().__init__(size=size, pen_width=pen_width, live=live, model_names=list(choices),
+                         model_name=next(iter(choices), ""), **kwargs)
         self.on_generate = on_generate
         self.mode = mode
         self.seed = seed
         self.last_error: str | None = None  # the traceback of the last failure (status shows one line)
-        self.status = "draw, then press Generate" if generator is not None else "draw something"
+        self.status = "draw, then press Generate" if choices else "draw something"
+        cell = _cell_id()
+        if cell is not None:
+            earlier = DoodleCanvas._made_by_cell.get(cell)
+            if earlier is not None and earlier is not self:
+                earlier.close()
+            DoodleCanvas._made_by_cell[cell] = self
+
+    def __repr__(self) -> str:
+        # The text a notebook shows where widgets cannot render (nbconvert, GitHub, a plain console).
+        return (f"DoodleCanvas: a {self.size} px drawing canvas (generator: {self.model_name or 'none'}). "
+                "If you read this line instead of a canvas, this front end cannot show widgets: open the "
+                "notebook in JupyterLab, Notebook 7, VS Code or Colab, or use canvas.load_image(path).")
+
+    def close(self) -> None:
+        """Close the widget (its views go) and let go of its generators."""
+        self._models = {}
+        for cell, canvas in list(DoodleCanvas._made_by_cell.items()):
+            if canvas is self:
+                del DoodleCanvas._made_by_cell[cell]
+        super().close()
 
     @traitlets.validate("size")
     def _check_size(self, proposal) -> int:
@@ -116,6 +166,46 @@ class DoodleCanvas(anywidget.AnyWidget):
         if not MIN_SIZE <= size <= MAX_SIZE:
             raise traitlets.TraitError(f"size must be between {MIN_SIZE} and {MAX_SIZE} px, got {size}")
         return size
+
+    # ---- the generator in use, and the picker
+    @property
+    def generator(self):
+        """The generator in use (loaded from its file on first use), or None."""
+        if self.model_name not in self._models:
+            return None
+        chosen = self._models[self.model_name]
+        if isinstance(chosen, (str, Path)):
+            chosen = self._models[self.model_name] = load_generator(chosen)[0]
+        return chosen
+
+    @generator.setter
+    def generator(self, generator) -> None:
+        self.add_model(self.model_name or "model", generator, use=True)
+
+    def add_model(self, name: str, generator_or_path, *, use: bool = False) -> None:
+        """Offer another generator (or weights file) in the picker; `use` switches to it."""
+        self._models[name] = generator_or_path
+        if name not in self.model_names:
+            self.model_names = [*self.model_names, name]
+        if use or not self.model_name:
+            self.model_name = name
+
+    @traitlets.observe("model_name")
+    def _on_model_picked(self, change) -> None:
+        if not self._models or not change["old"]:  # the first choice, at creation: loaded when used
+            return
+        try:
+            self.generator  # noqa: B018 - loads a weights file now, so a bad one is refused at once
+        except (OSError, ValueError) as err:
+            self.last_error = traceback.format_exc()
+            self._models.pop(change["new"], None)
+            self.model_names = [n for n in self.model_names if n in self._models]
+            # Back to the one before; that re-enters here and says "model: ...", so the status comes last.
+            self.model_name = change["old"] if change["old"] in self._models else next(iter(self._models), "")
+            self.status = f"could not use {change['new']!r}: {err}"
+            return
+        self.result_png = b""  # the old result came from another model
+        self.status = f"model: {change['new']}; press Generate"
 
     # ---- what the front end sends
     @traitlets.observe("generate_requests")
@@ -144,7 +234,14 @@ class DoodleCanvas(anywidget.AnyWidget):
         Trait observers run inside the widget's message handler, where an exception would be
         swallowed (or land in the log), so every failure becomes a status line instead.
         """
-        if self.generator is None:
+        self.busy = True
+        try:
+            return self._generate()
+        finally:
+            self.busy = False
+
+    def _generate(self) -> Image.Image | None:
+        if not self._models:
             self.status = "no generator: create the canvas with DoodleCanvas(generator)"
             return None
         if not self.drawing_png:
@@ -175,7 +272,10 @@ class DoodleCanvas(anywidget.AnyWidget):
 
     # ---- files
     def load_image(self, source) -> None:
-        """Put a doodle (path, PIL image or array) on the canvas, fitted and centred on white."""
+        """Put a doodle (path, PIL image or array) on the canvas, fitted and centred on white.
+
+        It replaces the drawing (strokes, undo history and the old result go), as Open does.
+        """
         gray = load_gray(source)  # (H, W) in [0, 1], transparency composited on white
         image = Image.fromarray((gray * 255).round().astype(np.uint8), mode="L")
         scale = self.size / max(image.size)
@@ -184,10 +284,13 @@ class DoodleCanvas(anywidget.AnyWidget):
         canvas = Image.new("L", (self.size, self.size), 255)
         canvas.paste(image, ((self.size - image.width) // 2, (self.size - image.height) // 2))
         data = png_bytes(canvas.convert("RGB"))
-        self.strokes = 0
-        self.background_png = data  # the front end draws it and starts a new stroke list
-        self.drawing_png = data     # Python has the drawing at once (no front end needed)
-        self.load_requests += 1
+        name = Path(source).name if isinstance(source, (str, Path)) else "the image"
+        with self.hold_sync():  # one message: the page never shows new strokes on an old doodle
+            self.strokes, self.undone = [], []
+            self.background_png = data  # the front end paints it under new strokes
+            self.drawing_png = data     # Python has the drawing at once (no front end needed)
+            self.result_png = b""
+            self.status = f"loaded {name}: draw on it or press Generate"
 
     def save(self, path_drawing=None, path_result=None) -> list[Path]:
         """Write the drawing and/or the result as PNG files; returns the paths written."""
@@ -202,9 +305,8 @@ class DoodleCanvas(anywidget.AnyWidget):
         return written
 
     def clear(self) -> None:
-        """Empty the canvas from Python (the front end redraws)."""
-        self.strokes = 0
-        self.background_png = b""
-        self.drawing_png = b""
-        self.result_png = b""
-        self.clear_requests += 1  # the front end drops its strokes
+        """Empty the canvas and the result, from Python (every view repaints)."""
+        with self.hold_sync():
+            self.strokes, self.undone = [], []
+            self.background_png = self.drawing_png = self.result_png = b""
+            self.status = "cleared: draw something"

@@ -89,8 +89,10 @@ def check_state_fits(module: nn.Module, state: dict, path: str | Path, what: str
                          + "; ".join(problems))
 
 
-# The shipped generator, trained on augmented OpenMoji line art at 256 px (weights/README.md).
-SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "openmoji_doodle_256.pt"
+# The shipped generators and their model cards (weights/README.md).
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED_WEIGHTS = SHIPPED_DIR / "openmoji_doodle_256.pt"  # augmented OpenMoji line art, 256 px
+SHIPPED_SHOES = SHIPPED_DIR / "shoes_doodle_128.pt"       # doodle-robust edges2shoes, 128 px
 
 
 WEIGHTS_FORMAT = "pix2pix-generator/1"

@@ -41,15 +41,27 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float
     raise RuntimeError(f"jupyter lab did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
+FRONTENDS = {  # name -> (python -m module, its app class, the path that opens a notebook)
+    "lab": ("jupyterlab", "LabApp", "lab/tree"),
+    "notebook": ("notebook", "JupyterNotebookApp", "notebooks"),  # Notebook 7
+}
+
+
+def write_notebook(root: Path, name: str, cells) -> Path:
+    """A notebook of code cells (a string is one cell) in the server's folder."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in ([cells] if isinstance(cells, str) else cells)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / name)
+    return root / name
+
+
 @contextlib.contextmanager
-def jupyterlab(tmp_path: Path, notebook_code: str, notebook: str = "canvas_test.ipynb"):
-    """A JupyterLab server on a free port, with its own settings, workspaces and a notebook of `notebook_code`."""
+def jupyter_server(tmp_path: Path, frontend: str = "lab"):
+    """JupyterLab or Notebook 7 on a free port, with its own settings, workspaces and notebook folder."""
+    module, app, _ = FRONTENDS[frontend]
     root = tmp_path / "notebooks"
     root.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(notebook_code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / notebook)
     settings = tmp_path / "settings"
     # Without this file JupyterLab asks "get notified about Jupyter news?" over the notebook.
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
@@ -58,9 +70,9 @@ def jupyterlab(tmp_path: Path, notebook_code: str, notebook: str = "canvas_test.
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PIX2PIX_FAST": "1"}
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", module, "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
            f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
-           f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+           f"--{app}.user_settings_dir={settings}", f"--{app}.workspaces_dir={tmp_path / 'workspaces'}",
            "--expose-app-in-browser", "--ServerApp.open_browser=False"]
     if hasattr(os, "getuid") and os.getuid() == 0:
         cmd.append("--allow-root")  # jupyter refuses to run as root without it
@@ -70,7 +82,7 @@ def jupyterlab(tmp_path: Path, notebook_code: str, notebook: str = "canvas_test.
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for_server(f"{base}/api/status?token={TOKEN}", proc, log)
-        yield {"base": base, "root": root, "log": log}
+        yield {"base": base, "root": root, "log": log, "frontend": frontend}
     finally:
         try:  # shuts the kernels down too
             request = urllib.request.Request(f"{base}/api/shutdown?token={TOKEN}", method="POST")
@@ -87,11 +99,23 @@ def jupyterlab(tmp_path: Path, notebook_code: str, notebook: str = "canvas_test.
                 proc.kill()
 
 
-def open_notebook(page, base: str, notebook: str = "canvas_test.ipynb") -> None:
-    """Open `notebook` in JupyterLab and run all its cells once the kernel is up."""
-    page.goto(f"{base}/lab/tree/{notebook}?reset&token={TOKEN}")
+@contextlib.contextmanager
+def jupyterlab(tmp_path: Path, notebook_code: str, notebook: str = "canvas_test.ipynb"):
+    """JupyterLab with one notebook of `notebook_code` (bench_canvas.py)."""
+    with jupyter_server(tmp_path, "lab") as server:
+        write_notebook(server["root"], notebook, notebook_code)
+        yield server
+
+
+def open_notebook(page, base: str, notebook: str = "canvas_test.ipynb", frontend: str = "lab") -> None:
+    """Open `notebook` and run all its cells once the kernel is up."""
+    page.goto(f"{base}/{FRONTENDS[frontend][2]}/{notebook}?reset&token={TOKEN}")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                            " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=40_000)
+    run_all(page)
+
+
+def run_all(page) -> None:
     page.evaluate("""async () => {
         const panel = window.jupyterapp.shell.currentWidget;
         await panel.sessionContext.ready;

@@ -1,55 +1,66 @@
-"""The drawing canvas in a real browser: JupyterLab + headless Chromium, driven by Playwright.
+"""The drawing canvas in real browsers: JupyterLab and Notebook 7 in headless Chromium, via Playwright.
 
-The test draws strokes with the mouse, presses Generate, and checks both ends: the kernel got the
-strokes (a notebook callback writes what arrived to a file) and the generated image appeared in
-the page. A screenshot goes to build/test-artifacts/canvas.png.
+Each test draws with the mouse (or with synthetic pointer events where two pointers are needed),
+and checks both ends: what the kernel holds (a helper cell dumps the canvas's traits to a file) and
+what the page shows. Screenshots go to build/test-artifacts/.
 
 Needs Debian's chromium at /usr/bin/chromium (`make browser` installs it; never a Playwright
-browser download). Without it the test is skipped, except under CI (env CI set), where it fails.
+browser download). Without it the tests are skipped, except under CI (env CI set), where they fail.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from browser_lab import CHROMIUM, CHROMIUM_FLAGS, draw, jupyterlab, open_notebook
+from browser_lab import CHROMIUM, CHROMIUM_FLAGS, FRONTENDS, draw, jupyter_server, open_notebook, run_all, write_notebook
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACT = ROOT / "build" / "test-artifacts" / "canvas.png"
+ARTIFACTS = ROOT / "build" / "test-artifacts"
 DOODLE = ROOT / "pix2pix_lib" / "assets" / "doodles" / "smiley.png"
 
-NOTEBOOK_CODE = '''\
+SETUP = '''\
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pix2pix_lib.canvas import DoodleCanvas
+from pix2pix_lib.canvas import DoodleCanvas, image_from_png
 from pix2pix_lib.models import build_generator
 
 torch.manual_seed(0)
-G = build_generator(image_size=64, ngf=8)  # tiny and untrained: the test checks the plumbing
-RECORD = Path("record.json")
+G = build_generator(image_size=64, ngf=8)  # tiny and untrained: the tests check the plumbing
 
-def on_generate(drawing, result):
-    gray = np.asarray(drawing.convert("L"))
-    RECORD.write_text(json.dumps({
-        "strokes": canvas.strokes, "requests": canvas.generate_requests,
-        "dark_pixels": int((gray < 128).sum()), "drawing_size": list(drawing.size),
-        "result_size": list(result.size),
+def dump_state(path="state.json"):
+    drawing = canvas.drawing
+    Path(path).write_text(json.dumps({
+        "strokes": canvas.strokes, "undone": len(canvas.undone), "status": canvas.status,
+        "busy": canvas.busy, "result": len(canvas.result_png), "background": len(canvas.background_png),
+        "dark_pixels": None if drawing is None else int((np.asarray(drawing.convert("L")) < 128).sum()),
+        "requests": canvas.generate_requests,
     }))
 
-canvas = DoodleCanvas(G, on_generate=on_generate, size=256, pen_width=6)
-canvas
 '''
+CANVAS = "canvas = DoodleCanvas(G, size=256, pen_width=6)\ncanvas"
+
+FACE = [  # an outline, two eyes, a smile (canvas coordinates)
+    [(128 + 90 * c, 128 + 90 * s) for c, s in
+     [(1, 0), (0.7, 0.7), (0, 1), (-0.7, 0.7), (-1, 0), (-0.7, -0.7), (0, -1), (0.7, -0.7), (1, 0)]],
+    [(95, 95), (95, 110)],
+    [(160, 95), (160, 110)],
+    [(85, 150), (128, 180), (170, 150)],
+]
 
 
 def _require_chromium() -> None:
@@ -61,24 +72,39 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A JupyterLab server on a free port, with its own settings, workspaces and notebook folder."""
+@pytest.fixture(scope="module", params=list(FRONTENDS))
+def server(request, tmp_path_factory):
+    """One JupyterLab and one Notebook 7 server for the module's tests."""
     _require_chromium()
-    with jupyterlab(tmp_path, NOTEBOOK_CODE) as server:
-        yield server
+    with jupyter_server(tmp_path_factory.mktemp(request.param), request.param) as running:
+        yield running
 
 
-def _wait_for_file(path: Path, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            try:
-                return json.loads(path.read_text())
-            except json.JSONDecodeError:  # caught mid-write
-                pass
-        time.sleep(0.2)
-    raise AssertionError(f"the kernel never wrote {path.name}: Generate did not reach Python")
+@pytest.fixture
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        try:
+            yield browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+        finally:
+            browser.close()
+
+
+def open_canvas(page, server, name: str, cells) -> list:
+    """Write and open a notebook, run it, and return the top-left corners of its canvases."""
+    write_notebook(server["root"], name, cells)
+    open_notebook(page, server["base"], name, server["frontend"])
+    first = page.locator(".doodle-canvas canvas.doodle-drawing").first
+    first.wait_for(state="visible", timeout=60_000)
+    first.scroll_into_view_if_needed()
+    return corners(page)
+
+
+def corners(page) -> list:
+    boxes = [c.bounding_box() for c in page.locator(".doodle-canvas canvas.doodle-drawing").all()]
+    return [(b["x"], b["y"]) for b in boxes]
 
 
 def run_in_kernel(page, code: str) -> None:
@@ -89,93 +115,233 @@ def run_in_kernel(page, code: str) -> None:
     }""", code)
 
 
-def generate_and_record(page, root: Path) -> dict:
-    """Press Generate and return what the kernel's callback recorded."""
-    (root / "record.json").unlink(missing_ok=True)
-    page.locator(".doodle-canvas .doodle-generate").click()
-    return _wait_for_file(root / "record.json", timeout=20)
+def kernel_state(page, server, until=None, timeout: float = 20) -> dict:
+    """The canvas's traits as the kernel has them; polled until `until(state)` holds.
+
+    The kernel takes widget updates on another thread while a cell runs (ipykernel 7), so one
+    dump can mix two updates: a state counts once two dumps in a row agree.
+    """
+    path = server["root"] / "state.json"
+    deadline = time.monotonic() + timeout
+    previous = None
+    while True:
+        path.unlink(missing_ok=True)
+        run_in_kernel(page, "dump_state()")
+        state = json.loads(path.read_text())
+        if state == previous and (until is None or until(state)) or time.monotonic() > deadline:
+            return state
+        previous = state
+        time.sleep(0.1)
 
 
-def test_canvas_draw_and_generate_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright
+def screen_pixels(page) -> list[str]:
+    """Every view's drawing as the screen shows it (a data URL per canvas)."""
+    return page.evaluate("() => [...document.querySelectorAll('.doodle-canvas canvas.doodle-drawing')]"
+                         ".map(c => c.toDataURL())")
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 800})
-            open_notebook(page, lab["base"])  # runs the cell through the app's own command
-            drawing = page.locator(".doodle-canvas canvas.doodle-drawing")
-            drawing.wait_for(state="visible", timeout=40_000)
-            drawing.scroll_into_view_if_needed()
-            box = drawing.bounding_box()
-            x0, y0 = box["x"], box["y"]
 
-            strokes = [  # a face: outline, two eyes, a smile (canvas coordinates)
-                [(128 + 90 * c, 128 + 90 * s) for c, s in
-                 [(1, 0), (0.7, 0.7), (0, 1), (-0.7, 0.7), (-1, 0), (-0.7, -0.7), (0, -1), (0.7, -0.7), (1, 0)]],
-                [(95, 95), (95, 110)],
-                [(160, 95), (160, 110)],
-                [(85, 150), (128, 180), (170, 150)],
-            ]
-            draw(page, x0, y0, strokes)
-            # Each stroke is sent when the pen lifts; wait until the last one reached the model.
-            page.wait_for_timeout(300)
-            page.locator(".doodle-canvas .doodle-generate").click()
+def shown_as_python_has_it(page, state: dict) -> None:
+    """Wait until the first view shows the drawing the kernel has (its dark pixels, within 3 %)."""
+    page.wait_for_function("""(want) => {
+        const c = document.querySelector('.doodle-canvas canvas.doodle-drawing');
+        const small = document.createElement('canvas');
+        small.width = small.height = 256;  // the model's size, whatever the screen's pixel ratio
+        const ctx = small.getContext('2d');
+        ctx.drawImage(c, 0, 0, 256, 256);
+        const px = ctx.getImageData(0, 0, 256, 256).data;
+        let dark = 0;
+        for (let i = 0; i < px.length; i += 4) if (px[i] < 128) dark++;
+        return Math.abs(dark - want) <= 0.03 * want + 20;
+    }""", arg=state["dark_pixels"] or 0, timeout=10_000)
 
-            record = _wait_for_file(lab["root"] / "record.json", timeout=30)
-            result = page.locator(".doodle-canvas img.doodle-result")
-            page.wait_for_function(
-                """() => { const img = document.querySelector('.doodle-canvas img.doodle-result');
-                           return img && img.complete && img.naturalWidth > 0; }""", timeout=15_000)
-            src = result.get_attribute("src")
-            natural = result.evaluate("img => [img.naturalWidth, img.naturalHeight]")
-            status = page.locator(".doodle-canvas .doodle-status").inner_text()
 
-            ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-            page.locator(".doodle-canvas").screenshot(path=str(ARTIFACT))
+def pointer(page, kind: str, pointer_id: int, x: float, y: float) -> None:
+    """A synthetic pointer event on the first canvas (canvas coordinates): a second finger needs one."""
+    page.evaluate("""([kind, id, x, y]) => {
+        const canvas = document.querySelector('.doodle-canvas canvas.doodle-drawing');
+        const r = canvas.getBoundingClientRect();
+        canvas.dispatchEvent(new PointerEvent(kind, { pointerId: id, pointerType: 'touch', isPrimary: id === 1,
+            clientX: r.left + x * r.width / 256, clientY: r.top + y * r.height / 256, button: 0, buttons: 1,
+            bubbles: true, cancelable: true }));
+    }""", [kind, pointer_id, x, y])
 
-            # Undo removes the smile in the browser and tells the kernel; generate again.
-            (lab["root"] / "record.json").unlink()
-            page.locator(".doodle-canvas button", has_text="Undo").click()
-            page.wait_for_timeout(300)
-            page.locator(".doodle-canvas .doodle-generate").click()
-            after_undo = _wait_for_file(lab["root"] / "record.json", timeout=20)
 
-            # Loading a doodle from Python replaces the drawing in the page, also the second time
-            # the same file is loaded (then background_png does not change; load_requests does).
-            def load_doodle_and_draw(stroke):
-                loaded = page.evaluate("() => Number(document.querySelector('.doodle-canvas').dataset.loaded || 0)")
-                run_in_kernel(page, f"canvas.load_image({str(DOODLE)!r})")
-                # Draw only once the page has put the doodle on screen (and dropped its strokes).
-                page.wait_for_function("n => Number(document.querySelector('.doodle-canvas').dataset.loaded || 0) > n",
-                                       arg=loaded, timeout=10_000)
-                if stroke:
-                    draw(page, x0, y0, [stroke])
-                    page.wait_for_timeout(300)
-                return generate_and_record(page, lab["root"])
+def click(page, label: str, index: int = 0) -> None:
+    page.locator(".doodle-canvas").nth(index).locator("button", has_text=label).click()
 
-            doodle_only = load_doodle_and_draw(None)
-            doodle_and_line = load_doodle_and_draw([(12, 12), (12, 120)])
-            reloaded_and_line = load_doodle_and_draw([(244, 12), (244, 120)])
-        finally:
-            browser.close()
 
-    # The kernel received the strokes ...
-    assert record["strokes"] == len(strokes), record
-    assert record["requests"] == 1, record
-    assert record["drawing_size"] == [256, 256], record
-    assert record["dark_pixels"] > 500, record  # four strokes 6 px wide, not a blank canvas
-    assert record["result_size"] == [64, 64], record
-    # ... and the generated image came back to the page.
-    assert src and (src.startswith("blob:") or src.startswith("data:image/")), src
-    assert natural == [64, 64], natural
-    assert status.startswith("generated 64x64"), status
-    assert ARTIFACT.stat().st_size > 1000
-    # Undo reached the kernel: one stroke fewer, fewer dark pixels, a second request.
-    assert after_undo["strokes"] == len(strokes) - 1 and after_undo["requests"] == 2, after_undo
-    assert after_undo["dark_pixels"] < record["dark_pixels"], (after_undo, record)
-    # The reload dropped the first line: one line on the doodle each time, not two.
-    line = doodle_and_line["dark_pixels"] - doodle_only["dark_pixels"]
-    assert line > 300, (doodle_only, doodle_and_line)
-    assert abs(reloaded_and_line["dark_pixels"] - doodle_and_line["dark_pixels"]) < line / 2, \
-        (doodle_only, doodle_and_line, reloaded_and_line)
+def test_draw_history_pointers_clear_open_and_download(server, page, tmp_path):
+    x0, y0 = open_canvas(page, server, "core.ipynb", [SETUP, CANVAS])[0]
+    draw(page, x0, y0, FACE)
+    drawn = kernel_state(page, server, until=lambda s: len(s["strokes"]) == 4)
+    assert len(drawn["strokes"]) == 4 and drawn["dark_pixels"] > 500, drawn
+    assert drawn["status"] == "4 strokes: press Generate", drawn  # the status follows the drawing
+
+    click(page, "Generate")
+    generated = kernel_state(page, server, until=lambda s: s["result"] and not s["busy"])
+    page.wait_for_function("() => { const img = document.querySelector('.doodle-canvas img.doodle-result');"
+                           " return img && !img.hidden && img.complete && img.naturalWidth === 64; }",
+                           timeout=15_000)
+    assert generated["status"].startswith("generated 64x64") and generated["requests"] == 1, generated
+    assert page.locator(".doodle-canvas .doodle-placeholder").is_hidden()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".doodle-canvas").screenshot(path=str(ARTIFACTS / f"canvas-{server['frontend']}.png"))
+
+    # Undo (button), redo and undo again (keyboard: the canvas has focus since the pen touched it).
+    click(page, "Undo")
+    undone = kernel_state(page, server, until=lambda s: len(s["strokes"]) == 3)
+    assert undone["undone"] == 1 and undone["dark_pixels"] < drawn["dark_pixels"], undone
+    page.keyboard.press("Control+Shift+Z")
+    redone = kernel_state(page, server, until=lambda s: len(s["strokes"]) == 4)
+    assert redone["undone"] == 0 and redone["dark_pixels"] == drawn["dark_pixels"], redone
+    page.keyboard.press("Control+z")
+    assert len(kernel_state(page, server, until=lambda s: len(s["strokes"]) == 3)["strokes"]) == 3
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length") == 2  # no cell undo
+
+    # A second finger while the first one draws is ignored: one stroke, no zig-zag to the other finger.
+    for kind, pid, x, y in [("pointerdown", 1, 30, 200), ("pointerdown", 2, 220, 40),
+                            ("pointermove", 1, 60, 215), ("pointermove", 2, 200, 60),
+                            ("pointerup", 2, 200, 60), ("pointermove", 1, 90, 230), ("pointerup", 1, 90, 230)]:
+        pointer(page, kind, pid, x, y)
+    two_fingers = kernel_state(page, server, until=lambda s: len(s["strokes"]) == 4)
+    stroke = two_fingers["strokes"][-1]
+    assert len(two_fingers["strokes"]) == 4 and len(stroke["points"]) == 3, two_fingers["strokes"][-1]
+    assert max(x for x, _ in stroke["points"]) <= 91, stroke  # only the first finger's points
+
+    # Clear: the drawing, its history, the result and its "generated" status all go.
+    click(page, "Clear")
+    cleared = kernel_state(page, server, until=lambda s: not s["strokes"] and not s["result"])
+    assert cleared["dark_pixels"] is None and cleared["status"].startswith("cleared"), cleared
+    assert page.locator(".doodle-canvas img.doodle-result").is_hidden()
+    assert page.locator(".doodle-canvas .doodle-placeholder").is_visible()
+
+    # Open (the file picker), then a stroke on the opened doodle.
+    page.locator(".doodle-canvas input.doodle-file").set_input_files(str(DOODLE))
+    opened = kernel_state(page, server, until=lambda s: s["status"].startswith("opened"))
+    assert opened["status"] == "opened smiley.png: draw on it or press Generate", opened
+    assert opened["background"] and opened["dark_pixels"] > 300 and not opened["strokes"], opened
+    draw(page, x0, y0, [[(12, 12), (12, 120)]])
+    with_line = kernel_state(page, server, until=lambda s: len(s["strokes"]) == 1)
+    assert with_line["dark_pixels"] > opened["dark_pixels"] + 300, (opened, with_line)
+
+    # Drag and drop the same file: the line goes, the doodle is back.
+    page.evaluate("""async (b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+        const canvas = document.querySelector('.doodle-canvas canvas.doodle-drawing');
+        canvas.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        canvas.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }""", base64.b64encode(DOODLE.read_bytes()).decode())
+    dropped = kernel_state(page, server, until=lambda s: s["status"].startswith("opened dropped.png"))
+    assert not dropped["strokes"] and dropped["dark_pixels"] == opened["dark_pixels"], dropped
+
+    # Download the drawing and the result.
+    with page.expect_download() as download:
+        click(page, "Drawing")
+    drawing = Image.open(io.BytesIO(Path(download.value.path()).read_bytes()))
+    assert download.value.suggested_filename == "doodle.png" and drawing.size == (256, 256)
+    assert int((np.asarray(drawing.convert("L")) < 128).sum()) == dropped["dark_pixels"]
+    click(page, "Generate")
+    kernel_state(page, server, until=lambda s: s["result"] and not s["busy"])
+    page.wait_for_function("() => !document.querySelector('.doodle-canvas img.doodle-result').hidden")
+    with page.expect_download() as download:
+        click(page, "Result")
+    assert download.value.suggested_filename == "result.png"
+    assert Image.open(io.BytesIO(Path(download.value.path()).read_bytes())).size == (64, 64)
+
+    # load_image from Python replaces the drawing in the page too, also the same file twice.
+    def load_and_draw(line):
+        run_in_kernel(page, f"canvas.load_image({str(DOODLE)!r})")
+        shown_as_python_has_it(page, kernel_state(page, server, until=lambda s: not s["strokes"]))
+        if line:
+            draw(page, x0, y0, [line])
+        return kernel_state(page, server, until=lambda s: len(s["strokes"]) == (1 if line else 0))
+
+    loaded = load_and_draw(None)
+    assert loaded["result"] == 0 and loaded["status"] == "loaded smiley.png: draw on it or press Generate"
+    first_line = load_and_draw([(12, 12), (12, 120)])
+    second_line = load_and_draw([(244, 12), (244, 120)])
+    line = first_line["dark_pixels"] - loaded["dark_pixels"]
+    assert line > 300 and abs(second_line["dark_pixels"] - first_line["dark_pixels"]) < line / 2
+
+    # Re-running the cell closes the canvas it made before (its generator with it).
+    run_in_kernel(page, "first = canvas")
+    run_all(page)
+    page.wait_for_timeout(1000)
+    run_in_kernel(page, "Path('closed.json').write_text(json.dumps([first.comm is None, canvas.comm is None]))")
+    assert json.loads((server["root"] / "closed.json").read_text()) == [True, False]
+
+
+def test_views_reload_narrow_layout_and_dark_theme(server, page):
+    x0, y0 = open_canvas(page, server, "views.ipynb", [SETUP, CANVAS, "canvas  # a second view"])[0]
+    page.locator(".doodle-canvas").nth(1).wait_for(state="visible", timeout=30_000)
+    draw(page, x0, y0, [FACE[0]])
+    page.locator(".doodle-canvas canvas.doodle-drawing").nth(1).scroll_into_view_if_needed()
+    x1, y1 = corners(page)[1]
+    draw(page, x1, y1, [FACE[3]])  # a stroke in the second view
+    both = kernel_state(page, server, until=lambda s: len(s["strokes"]) == 2)
+    assert len(both["strokes"]) == 2, both
+    views = screen_pixels(page)
+    assert len(views) == 2 and views[0] == views[1]  # one drawing, two views
+    click(page, "Undo", index=1)
+    kernel_state(page, server, until=lambda s: len(s["strokes"]) == 1)
+    page.wait_for_function("() => { const c = [...document.querySelectorAll('.doodle-canvas canvas.doodle-drawing')]"
+                           ".map(c => c.toDataURL()); return c[0] === c[1]; }", timeout=5_000)
+    before_reload = screen_pixels(page)[0]
+    assert before_reload != views[0]
+
+    # Save and reload the page: the views come back from the kernel with the same drawing and history.
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_timeout(500)
+    page.reload()
+    page.locator(".doodle-canvas canvas.doodle-drawing").first.wait_for(state="visible", timeout=60_000)
+    page.wait_for_function("(want) => [...document.querySelectorAll('.doodle-canvas canvas.doodle-drawing')]"
+                           ".every(c => c.toDataURL() === want)", arg=before_reload, timeout=10_000)
+    click(page, "Redo")  # the undo history survived the reload too
+    assert len(kernel_state(page, server, until=lambda s: len(s["strokes"]) == 2)["strokes"]) == 2
+
+    # 480 px wide: every control and both panels stay on screen (they wrap, the canvas scales).
+    page.set_viewport_size({"width": 480, "height": 900})
+    page.wait_for_timeout(500)
+    root = page.locator(".doodle-canvas").first
+    root.scroll_into_view_if_needed()
+    controls = root.locator(".doodle-toolbar > :not([hidden]), canvas.doodle-drawing, .doodle-result-box").all()
+    assert len(controls) >= 14
+    for control in controls:
+        box = control.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 480 + 0.5, (control.evaluate("e => e.outerHTML.slice(0, 80)"), box)
+    root.screenshot(path=str(ARTIFACTS / f"canvas-480px-{server['frontend']}.png"))
+
+    # A dark theme: dark buttons, readable text (WCAG AA: contrast 4.5:1 or more).
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Dark' })")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+    page.wait_for_timeout(500)
+    colours = page.evaluate("""() => {
+        const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 4).map(Number);
+        const backdrop = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c.length < 4 || c[3] > 0) return c.slice(0, 3); } return [255, 255, 255]; };
+        const root = document.querySelector('.doodle-canvas');
+        const pairs = {};
+        for (const e of [...root.querySelectorAll('.doodle-button:not(:disabled)'), root.querySelector('.doodle-status')])
+            pairs[e.textContent.trim() || e.className] = [rgb(getComputedStyle(e).color).slice(0, 3), backdrop(e)];
+        return pairs;
+    }""")
+    root.screenshot(path=str(ARTIFACTS / f"canvas-dark-{server['frontend']}.png"))
+    assert len(colours) >= 7 and any("Generate" in what for what in colours), colours
+    for what, (fg, bg) in colours.items():
+        assert luminance(bg) < 0.1, (what, bg)  # dark, not the light defaults
+        assert contrast(fg, bg) >= 4.5, (what, fg, bg)
+
+
+def luminance(rgb) -> float:
+    """WCAG relative luminance of an sRGB colour (0..255 channels)."""
+    c = [v / 255 for v in rgb]
+    c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+
+def contrast(a, b) -> float:
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)

@@ -13,8 +13,10 @@ import torch
 import traitlets
 from PIL import Image, ImageDraw
 
-from pix2pix_lib.canvas import DoodleCanvas, image_from_png, png_bytes
+from pix2pix_lib.canvas import DoodleCanvas, image_from_png, png_bytes, shipped_models
 from pix2pix_lib.models import build_generator
+from pix2pix_lib.config import TrainConfig
+from pix2pix_lib.weights import save_generator
 
 
 def drawing_png(size: int = 128) -> bytes:
@@ -23,6 +25,9 @@ def drawing_png(size: int = 128) -> bytes:
     d.ellipse([size // 6, size // 6, size * 5 // 6, size * 5 // 6], outline="black", width=3)
     d.line([(size // 3, size // 2), (size * 2 // 3, size // 2)], fill="black", width=3)
     return png_bytes(im)
+
+
+STROKE = {"tool": "pen", "width": 4, "points": [[10, 10], [50, 60]]}
 
 
 @pytest.fixture
@@ -35,7 +40,7 @@ def test_generate_request_from_the_front_end(tiny_g):
     seen = []
     w = DoodleCanvas(tiny_g, size=128, on_generate=lambda d, r: seen.append((d.size, r.size)))
     # the front end sends binary values as memoryview buffers
-    w.set_state({"drawing_png": memoryview(drawing_png()), "strokes": 2})
+    w.set_state({"drawing_png": memoryview(drawing_png()), "strokes": [STROKE, STROKE]})
     assert isinstance(w.drawing_png, bytes) and w.drawing.size == (128, 128)
     assert w.result_png == b""  # not live: nothing generated yet
     w.set_state({"generate_requests": 1})
@@ -44,20 +49,20 @@ def test_generate_request_from_the_front_end(tiny_g):
     assert result.format == "PNG" and result.size == (32, 32)
     assert w.status.startswith("generated 32x32")
     state = w.get_state()
-    assert state["result_png"] == w.result_png and state["strokes"] == 2 and state["size"] == 128
+    assert state["result_png"] == w.result_png and state["strokes"] == [STROKE, STROKE] and state["size"] == 128
     assert {"drawing_png", "pen_width", "tool", "live", "generate_requests", "status"} <= set(state)
     assert "render" in str(state["_esm"])  # the JavaScript module travels with the widget
 
 
 def test_live_mode_generates_after_each_stroke(tiny_g):
     w = DoodleCanvas(tiny_g, size=96, live=True)
-    w.set_state({"drawing_png": memoryview(drawing_png(96)), "strokes": 1})
+    w.set_state({"drawing_png": memoryview(drawing_png(96)), "strokes": [STROKE]})
     assert w.result is not None and w.result.size == (32, 32)
     first = w.result_png
     w.set_state({"live": False})
     other = Image.new("RGB", (96, 96), "white")
     ImageDraw.Draw(other).rectangle([20, 20, 70, 70], outline="black", width=3)
-    w.set_state({"drawing_png": memoryview(png_bytes(other)), "strokes": 2})
+    w.set_state({"drawing_png": memoryview(png_bytes(other)), "strokes": [STROKE, STROKE]})
     assert w.result_png == first and w.drawing.getpixel((20, 45)) == (0, 0, 0)
 
 
@@ -88,9 +93,14 @@ def test_load_image_save_and_clear(tiny_g, tmp_path):
     src = Image.new("RGBA", (200, 100), (0, 0, 0, 0))  # transparent, wider than tall
     ImageDraw.Draw(src).rectangle([20, 20, 180, 80], outline=(0, 0, 0, 255), width=4)
     w = DoodleCanvas(tiny_g, size=128)
+    w.set_state({"strokes": [STROKE], "undone": [STROKE], "drawing_png": memoryview(drawing_png())})
+    w.generate()
+    assert w.result_png
     w.load_image(src)
     drawing = np.asarray(w.drawing.convert("L"))
-    assert drawing.shape == (128, 128) and w.background_png == w.drawing_png and w.strokes == 0
+    assert drawing.shape == (128, 128) and w.background_png == w.drawing_png
+    assert w.strokes == [] and w.undone == [] and w.result_png == b""  # a new drawing: no old history or result
+    assert w.status.startswith("loaded the image")
     assert drawing[0, 0] == 255 and drawing[:32].min() == 255  # fitted and centred on white
     assert (drawing < 128).sum() > 100
     with pytest.raises(ValueError, match="no result"):
@@ -100,12 +110,66 @@ def test_load_image_save_and_clear(tiny_g, tmp_path):
     assert [p.name for p in paths] == ["d.png", "r.png"]
     assert Image.open(tmp_path / "d.png").size == (128, 128)
     assert Image.open(tmp_path / "out" / "r.png").size == (32, 32)
-    requests = w.clear_requests
+    w.set_state({"strokes": [STROKE]})
     w.clear()
-    assert w.drawing is None and w.result is None and w.clear_requests == requests + 1
+    assert w.drawing is None and w.result is None and w.strokes == [] and w.background_png == b""
+    assert w.status.startswith("cleared")
 
 
 def test_image_from_png_composites_transparency():
     rgba = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
     assert np.asarray(image_from_png(png_bytes(rgba))).min() == 255
     assert image_from_png(b"") is None
+
+
+def test_model_picker_loads_files_when_picked_and_refuses_bad_ones(tiny_g, tmp_path):
+    other = build_generator(image_size=64, ngf=4)
+    path = tmp_path / "other.pt"
+    save_generator(path, other, TrainConfig(image_size=64, ngf=4).to_dict())
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    w = DoodleCanvas(tiny_g, models={"other": path, "broken": broken}, size=64)
+    assert w.model_names == ["model", "other", "broken"] and w.model_name == "model"
+    assert isinstance(w._models["other"], type(path))  # not loaded before it is picked
+    w.set_state({"drawing_png": memoryview(drawing_png(64))})
+    assert w.generate().size == (32, 32)
+    w.set_state({"model_name": "other"})  # the picker in the page
+    assert w.result_png == b"" and w.status == "model: other; press Generate"  # no stale result
+    assert w.generate().size == (64, 64)
+    w.set_state({"model_name": "broken"})
+    assert w.model_name == "other" and "broken" not in w.model_names  # back to the one that works
+    assert w.status.startswith("could not use 'broken'") and "broken.pt" in w.status
+    w.add_model("tiny again", tiny_g, use=True)
+    assert w.generator is tiny_g and w.model_names[-1] == "tiny again"
+    assert DoodleCanvas(models=shipped_models()).model_names == list(shipped_models())
+
+
+def test_rerunning_a_cell_closes_the_canvas_it_made_before(tiny_g, monkeypatch):
+    import pix2pix_lib.canvas as canvas_module
+
+    monkeypatch.setattr(canvas_module, "_cell_id", lambda: "cell-1")
+    first = DoodleCanvas(tiny_g)
+    assert first.comm is not None
+    second = DoodleCanvas(tiny_g)
+    assert first.comm is None and first.generator is None  # closed, and its generator let go
+    assert second.comm is not None and second.generator is tiny_g
+    monkeypatch.setattr(canvas_module, "_cell_id", lambda: "cell-2")
+    third = DoodleCanvas(tiny_g)
+    assert second.comm is not None and third.comm is not None  # another cell: both stay
+    monkeypatch.setattr(canvas_module, "_cell_id", lambda: None)
+    DoodleCanvas(tiny_g)  # outside a notebook: nothing to tell apart, nothing closed
+    assert third.comm is not None
+
+
+def test_generate_marks_the_canvas_busy_while_it_runs(tiny_g):
+    seen = []
+    w = DoodleCanvas(tiny_g, size=64)
+    w.observe(lambda change: seen.append(change["new"]), "busy")
+    w.set_state({"drawing_png": memoryview(drawing_png(64)), "busy": True, "generate_requests": 1})
+    assert seen == [True, False] and w.busy is False and w.result_png
+
+
+def test_text_fallback_says_what_to_do(tiny_g):
+    bundle = DoodleCanvas(tiny_g, size=64)._repr_mimebundle_()
+    text = bundle[0]["text/plain"] if isinstance(bundle, tuple) else bundle["text/plain"]
+    assert "64 px drawing canvas" in text and "cannot show widgets" in text and "object at 0x" not in text
