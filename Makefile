@@ -8,12 +8,18 @@ BUILD  := build/course
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: course test lab venv browser clean help
+COLAB_VENV := .venv-colab
+COLAB_PY   := $(COLAB_VENV)/bin/python
+# Colab's runtime as googlecolab/backend-info lists it: the widget stack the course must work with.
+COLAB_STACK := ipywidgets==7.7.1 traitlets==5.7.1 anywidget==0.9.21 notebook==6.5.7 ipykernel==6.17.1 ipython==7.34.0
+
+.PHONY: course test lab venv colab-venv browser clean help
 
 help:
 	@echo "make course  - run every notebook in order on the offline OpenMoji data; results in $(BUILD)/"
 	@echo "make test    - run the whole test suite (unit tests, notebooks under nbval, browser test)"
 	@echo "make lab     - open the course in JupyterLab"
+	@echo "make colab-venv - the Colab-like environment the test command also uses (.venv-colab)"
 
 venv: $(VENV)/.installed
 
@@ -22,8 +28,21 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[lab,test]'
 	touch $@
+
+# A second environment like Colab's (tests/test_colab_like.py): Colab's widget stack, and the project
+# installed from its wheel, rebuilt from this checkout on every test run.
+$(COLAB_VENV)/.installed: pyproject.toml
+	test -x $(COLAB_PY) || $(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_PY) -m pip install --quiet --upgrade pip
+	$(COLAB_PY) -m pip install --quiet $(COLAB_STACK) 'setuptools>=77' pytest nbval .
+	touch $@
+
+colab-venv: $(COLAB_VENV)/.installed
+	rm -rf build/lib build/bdist.*  # a stale build/lib would put deleted modules into the wheel
+	$(COLAB_PY) -m pip install --quiet --no-deps --force-reinstall --no-build-isolation .
+	rm -rf build/lib build/bdist.*
 
 # The canvas test drives JupyterLab in Debian's Chromium. Install it when we can (root + apt);
 # elsewhere the test skips itself with the reason (and fails under CI, which must run it).
@@ -37,8 +56,9 @@ browser:
 
 # Fast mode (PIX2PIX_FAST=1) shrinks image sizes and step counts, never code paths.
 # One torch thread per pytest worker: two workers on two cores, no oversubscription.
-test: venv browser
-	PIX2PIX_FAST=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile \
+test: venv browser colab-venv
+	PIX2PIX_FAST=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PIX2PIX_COLAB_PYTHON=$(abspath $(COLAB_PY)) \
+	  $(PY) -m pytest -n 2 --dist loadfile \
 	  --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
 course: venv

@@ -6,20 +6,21 @@ only from layers below it; tests/test_layers.py checks it):
 
     models/                           the networks and the objective
     config, files, runtime, strokes   small shared facts
-    imaging                           every image file read and written
+    imaging, course                   every image file read and written; the course's own files
     data/, weights, preprocess        datasets; the two file formats; any sketch -> the input
     metrics, runs, pretrained         metrics; a run folder's files; the reference's pretrained models
     train, generate                   the algorithm; sketch -> colour image
     experiments, viz, canvas          the ablations, figures, the drawing widget
     report                            reading the ablations back (notebook 05)
-    cli                               every command-line verb
+    cli/                              every command-line verb
 """
 
 import importlib
 
-from . import config, data, files, imaging, metrics, models, runs, runtime, strokes, weights  # noqa: F401
+from . import config, course, data, files, imaging, metrics, models, runs, runtime, strokes, weights  # noqa: F401
 from . import experiments, generate, report, train, viz  # noqa: F401
 from .config import TrainConfig, fast_mode, preset
+from .course import course_root
 from .data import PairedImageDataset, download_dataset, ensure_openmoji_dataset, prepare_masked_photos
 from .generate import colorize
 from .preprocess import preprocess_sketch
@@ -32,8 +33,8 @@ from .viz import show_images
 from .weights import SHIPPED_WEIGHTS, load_generator, save_generator
 
 __all__ = [
-    # settings (notebook 03)
-    "TrainConfig", "preset", "fast_mode",
+    # settings (notebook 03); where a notebook keeps its data, runs and results
+    "TrainConfig", "preset", "fast_mode", "course_root",
     # data (notebook 01)
     "PairedImageDataset", "ensure_openmoji_dataset", "download_dataset", "prepare_masked_photos",
     # networks and objective (notebook 02)

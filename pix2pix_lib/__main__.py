@@ -1,4 +1,4 @@
-"""`python -m pix2pix_lib <verb> ...`: the command line lives in `cli.py`."""
+"""`python -m pix2pix_lib <verb> ...`: the command line lives in `cli/`."""
 
 import sys
 

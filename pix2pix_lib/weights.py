@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .config import TrainConfig
+from .course import course_files
 from .files import RefusedError, atomic_path
 from .models import build_generator
 from .runtime import rng_states, select_device, set_rng_states
@@ -90,7 +91,7 @@ def check_state_fits(module: nn.Module, state: dict, path: str | Path, what: str
 
 
 # The shipped generators and their model cards (weights/README.md).
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED_DIR = course_files("weights")  # the clone's weights/, or the wheel's copy
 SHIPPED_WEIGHTS = SHIPPED_DIR / "openmoji_doodle_256.pt"  # augmented OpenMoji line art, 256 px
 SHIPPED_SHOES = SHIPPED_DIR / "shoes_doodle_128.pt"       # doodle-robust edges2shoes, 128 px
 

@@ -44,6 +44,7 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float
 FRONTENDS = {  # name -> (python -m module, its app class, the path that opens a notebook)
     "lab": ("jupyterlab", "LabApp", "lab/tree"),
     "notebook": ("notebook", "JupyterNotebookApp", "notebooks"),  # Notebook 7
+    "classic": ("notebook", "NotebookApp", "notebooks"),  # notebook 6.5 with ipywidgets 7: Colab's stack
 }
 
 
@@ -57,8 +58,11 @@ def write_notebook(root: Path, name: str, cells) -> Path:
 
 
 @contextlib.contextmanager
-def jupyter_server(tmp_path: Path, frontend: str = "lab"):
-    """JupyterLab or Notebook 7 on a free port, with its own settings, workspaces and notebook folder."""
+def jupyter_server(tmp_path: Path, frontend: str = "lab", python: str = sys.executable):
+    """JupyterLab, Notebook 7 or the classic notebook on a free port, with its own folders.
+
+    `python` is the environment's interpreter (the Colab-like test runs its own).
+    """
     module, app, _ = FRONTENDS[frontend]
     root = tmp_path / "notebooks"
     root.mkdir()
@@ -68,12 +72,18 @@ def jupyter_server(tmp_path: Path, frontend: str = "lab"):
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PIX2PIX_FAST": "1"}
-    cmd = [sys.executable, "-m", module, "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
-           f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
-           f"--{app}.user_settings_dir={settings}", f"--{app}.workspaces_dir={tmp_path / 'workspaces'}",
-           "--expose-app-in-browser", "--ServerApp.open_browser=False"]
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PIX2PIX_FAST": "1"}
+    if python == sys.executable:  # this checkout's library; another environment uses its own install
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    else:
+        env.pop("PYTHONPATH", None)
+    cmd = [python, "-m", module, "--no-browser", "--ip", "127.0.0.1", "--port", str(port)]
+    if frontend == "classic":
+        cmd += [f"--NotebookApp.token={TOKEN}", f"--NotebookApp.notebook_dir={root}"]
+    else:
+        cmd += [f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
+                f"--{app}.user_settings_dir={settings}", f"--{app}.workspaces_dir={tmp_path / 'workspaces'}",
+                "--expose-app-in-browser", "--ServerApp.open_browser=False"]
     if hasattr(os, "getuid") and os.getuid() == 0:
         cmd.append("--allow-root")  # jupyter refuses to run as root without it
     log = tmp_path / "jupyter.log"
@@ -110,17 +120,34 @@ def jupyterlab(tmp_path: Path, notebook_code: str, notebook: str = "canvas_test.
 def open_notebook(page, base: str, notebook: str = "canvas_test.ipynb", frontend: str = "lab") -> None:
     """Open `notebook` and run all its cells once the kernel is up."""
     page.goto(f"{base}/{FRONTENDS[frontend][2]}/{notebook}?reset&token={TOKEN}")
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=40_000)
+    if frontend == "classic":
+        page.wait_for_function("() => window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
+                               " && Jupyter.notebook.kernel.is_connected()", timeout=40_000)
+    else:
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=40_000)
     run_all(page)
 
 
 def run_all(page) -> None:
     page.evaluate("""async () => {
+        if (window.Jupyter && Jupyter.notebook) { Jupyter.notebook.execute_all_cells(); return; }  // classic
         const panel = window.jupyterapp.shell.currentWidget;
         await panel.sessionContext.ready;
         await window.jupyterapp.commands.execute('notebook:run-all-cells');
     }""")
+
+
+def run_in_kernel(page, code: str) -> None:
+    """Execute `code` in the notebook's kernel, as a later cell would (any of the three front ends)."""
+    page.evaluate("""(code) => new Promise((done) => {
+        if (window.Jupyter && Jupyter.notebook) {  // classic
+            Jupyter.notebook.kernel.execute(code, { shell: { reply: () => done() } });
+            return;
+        }
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        kernel.requestExecute({ code }).done.then(() => done());
+    })""", code)
 
 
 def draw(page, x0: float, y0: float, strokes) -> None:

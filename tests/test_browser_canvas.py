@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_lab import CHROMIUM, CHROMIUM_FLAGS, FRONTENDS, draw, jupyter_server, open_notebook, run_all, write_notebook
+from browser_lab import (CHROMIUM, CHROMIUM_FLAGS, draw, jupyter_server, open_notebook, run_all, run_in_kernel,
+                         write_notebook)
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +73,7 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module", params=list(FRONTENDS))
+@pytest.fixture(scope="module", params=["lab", "notebook"])  # the classic one: test_colab_like.py
 def server(request, tmp_path_factory):
     """One JupyterLab and one Notebook 7 server for the module's tests."""
     _require_chromium()
@@ -105,14 +106,6 @@ def open_canvas(page, server, name: str, cells) -> list:
 def corners(page) -> list:
     boxes = [c.bounding_box() for c in page.locator(".doodle-canvas canvas.doodle-drawing").all()]
     return [(b["x"], b["y"]) for b in boxes]
-
-
-def run_in_kernel(page, code: str) -> None:
-    """Execute `code` in the notebook's kernel, as a later cell would."""
-    page.evaluate("""async (code) => {
-        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-        await kernel.requestExecute({ code }).done;
-    }""", code)
 
 
 def kernel_state(page, server, until=None, timeout: float = 20) -> dict:

