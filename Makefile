@@ -13,12 +13,13 @@ COLAB_PY   := $(COLAB_VENV)/bin/python
 # Colab's runtime as googlecolab/backend-info lists it: the widget stack the course must work with.
 COLAB_STACK := ipywidgets==7.7.1 traitlets==5.7.1 anywidget==0.9.21 notebook==6.5.7 ipykernel==6.17.1 ipython==7.34.0
 
-.PHONY: course test lab venv colab-venv browser clean help
+.PHONY: course test lab student venv colab-venv browser clean help
 
 help:
 	@echo "make course  - run every notebook in order on the offline OpenMoji data; results in $(BUILD)/"
 	@echo "make test    - run the whole test suite (unit tests, notebooks under nbval, browser test)"
 	@echo "make lab     - open the course in JupyterLab"
+	@echo "make student - the student notebooks (solutions out) in build/student/"
 	@echo "make colab-venv - the Colab-like environment the test command also uses (.venv-colab)"
 
 venv: $(VENV)/.installed
@@ -70,6 +71,10 @@ course: venv
 	  $(VENV)/bin/jupyter nbconvert --to html --output-dir $(BUILD) "$(BUILD)/$$(basename $$nb)" || exit 1; \
 	done
 	@echo "Executed notebooks and HTML pages are in $(BUILD)/"
+
+# The notebooks as a teacher hands them out: solutions replaced by `raise NotImplementedError()`.
+student: venv
+	$(PY) tools/make_student.py --out build/student
 
 lab: venv
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/

@@ -10,7 +10,7 @@ only from layers below it; tests/test_layers.py checks it):
     data/, weights, preprocess        datasets; the two file formats; any sketch -> the input
     metrics, runs, pretrained         metrics; a run folder's files; the reference's pretrained models
     train, generate                   the algorithm; sketch -> colour image
-    experiments, viz, canvas          the ablations, figures, the drawing widget
+    experiments, viz, canvas, checks  the ablations, figures, the drawing widget, the exercises' checks
     report                            reading the ablations back (notebook 05)
     cli/                              every command-line verb
 """

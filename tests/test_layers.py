@@ -21,7 +21,7 @@ LAYERS = [
     {"data", "weights", "preprocess"},          # datasets; the two file formats; any sketch -> G input
     {"metrics", "runs", "pretrained"},          # measuring; a run folder's files; the reference's weights
     {"train", "generate"},                      # the algorithm; sketch -> colour image
-    {"experiments", "viz", "canvas"},
+    {"experiments", "viz", "canvas", "checks"},  # the course's tools (checks: the exercises' graders)
     {"report"},                                 # reading the ablations back
     {"cli", "__init__"},
     {"__main__"},
