@@ -38,6 +38,8 @@ class TrainConfig:
     gan_mode: str = "vanilla"      # paper: BCE cGAN; "lsgan" also in the reference
     lambda_l1: float = 100.0       # paper: lambda = 100
     use_gan: bool = True           # False: the "L1 only" ablation
+    conditional_d: bool = True     # paper: D sees the pair (A, B); False: D sees B alone, the paper's
+                                   # unconditional "GAN" rows (Table 1)
     # --- optimisation
     batch_size: int = 1            # paper: batch 1 (batch norm then acts like instance norm)
     lr_g: float = 2e-4             # paper: Adam lr 2e-4 for both networks
@@ -54,7 +56,8 @@ class TrainConfig:
     device: str = "auto"           # "auto": CUDA, then Apple MPS, then CPU
     num_workers: int = 0           # DataLoader processes (0: load in the training process)
     seed: int = 0                  # seeds Python, NumPy and torch: runs repeat exactly on CPU
-    n_samples: int = 8             # validation pairs in the per-epoch sample grid
+    n_samples: int = 8             # validation pairs in the per-epoch sample grid (and D's verdicts on them)
+    log_every: int = 10            # losses averaged over every N steps go to steps.csv (log.csv: per epoch)
     max_val_batches: int | None = None  # cap validation (fast mode)
     precise_bn_batches: int = 50   # before each validation, G's batch-norm statistics re-estimated on this
                                    # many training batches ("precise BN"): eval mode then matches batch
@@ -192,7 +195,7 @@ def preset(name: str, **overrides) -> TrainConfig:
 MACHINERY = ("device", "num_workers", "compile", "channels_last")
 # Settings a resumed run may change: its length, its numeric precision, the machinery, the reporting.
 RESUME_MAY_CHANGE = ("epochs", "epochs_decay", "precision", *MACHINERY, "n_samples", "max_val_batches",
-                     "precise_bn_batches")
+                     "precise_bn_batches", "log_every")
 
 
 def resume_changes(stored: TrainConfig, requested: TrainConfig, path: str | Path) -> dict:

@@ -4,7 +4,9 @@
     <out>/best_generator.pt   the generator with the lowest validation L1
     <out>/generator.pt        the generator after the last epoch
     <out>/log.csv             one row per epoch (losses, validation metrics, lr, speed)
+    <out>/steps.csv           the losses averaged over every `log_every` steps (the curves of notebook 04)
     <out>/samples/epoch_NNN.png   input | generated | target on fixed validation pairs
+    <out>/verdicts/epoch_NNN.pt   D's P(real) per patch on those pairs, real and generated (read_verdicts)
 
 A run folder is marked as the library's (files.mark_ours) and locked while it trains.
 """
@@ -15,6 +17,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from PIL import Image
 
 from .files import DiskFullError, RefusedError, atomic_path, is_ours, read_json
@@ -34,6 +37,8 @@ LAST_GENERATOR = "generator.pt"        # generator after the last epoch
 
 
 LOG = "log.csv"
+STEPS = "steps.csv"
+VERDICTS = "verdicts"
 
 
 def check_run_folder(out_dir: Path, *, resume: bool | str, writer: bool = True) -> None:
@@ -83,8 +88,13 @@ def check_study_folder(out_dir: Path) -> None:
                                "it is left as it is. Choose a new folder, e.g. runs/experiments")
 
 
-def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, meta: dict) -> Path:
-    """An epoch's files: sample grid, generator (and best), checkpoint last, then the log. Returns the grid's path.
+def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, meta: dict,
+               verdicts: dict | None = None) -> Path:
+    """An epoch's files: sample grid, D's verdicts, generator (and best), steps.csv, the checkpoint, then
+    the log. Returns the grid's path.
+
+    steps.csv is written before the checkpoint, so it never lacks an epoch the checkpoint has; a
+    resumed run drops its rows after the checkpoint's step (`resumed_step_log`).
 
     The checkpoint goes after the generators: a crash before it re-runs the epoch. A full disk at any
     of these writes stops the run with the previous checkpoint intact, so --resume repeats the epoch.
@@ -92,12 +102,18 @@ def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: b
     checkpoint = out_dir / CHECKPOINT
     try:
         samples_path = save_image_atomic(grid, out_dir / "samples" / f"epoch_{model.epoch:03d}.png")
+        if verdicts is not None:
+            (out_dir / VERDICTS).mkdir(exist_ok=True)
+            with atomic_path(out_dir / VERDICTS / f"epoch_{model.epoch:03d}.pt") as tmp:
+                torch.save({"epoch": model.epoch, **verdicts}, tmp)
         config = model.config.to_dict()
         if is_best:
             model.best_val_l1 = row["val_l1"]
             save_generator(out_dir / BEST_GENERATOR, model.generator, config, extra=meta)
         save_generator(out_dir / LAST_GENERATOR, model.generator, config, extra=meta)
         model.history.append(row)
+        if model.step_log:
+            write_log(out_dir / STEPS, model.step_log)
         save_checkpoint(model, checkpoint)
         write_log(out_dir / LOG, model.history)
     except DiskFullError as err:
@@ -166,6 +182,18 @@ def read_log(path: str | Path) -> list[dict]:
     """The CSV log as a list of dicts of floats (for plots)."""
     with open(path, newline="") as f:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def resumed_step_log(out_dir: Path, step: int) -> list[dict]:
+    """steps.csv's rows up to `step` (a resumed run's checkpoint): the ones its training produced."""
+    path = Path(out_dir) / STEPS
+    return [row for row in read_log(path) if row["step"] <= step] if step and path.is_file() else []
+
+
+def read_verdicts(run_dir: str | Path) -> list[dict]:
+    """D's verdicts, one dict per epoch: "epoch", "real" and "fake", each (n_samples, h, w) of P(real)."""
+    files = sorted((Path(run_dir) / VERDICTS).glob("epoch_*.pt"))
+    return [torch.load(f, weights_only=True) for f in files]
 
 
 def epoch_summary(row: dict, total_epochs: int, is_best: bool) -> str:

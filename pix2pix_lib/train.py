@@ -33,7 +33,8 @@ from .imaging import make_sample_grid
 from .metrics import evaluate_generator
 from .models import (GANLoss, PatchDiscriminator, build_generator, discriminator_objective, generator_objective,
                      n_layers_for_patch, recompute_batch_norm, set_requires_grad)
-from .runs import CHECKPOINT, EpochReport, check_data, check_run_folder, epoch_summary, save_epoch
+from .runs import (CHECKPOINT, EpochReport, check_data, check_run_folder, epoch_summary, resumed_step_log,
+                   save_epoch)
 from .runtime import (auto_precision, average_gradients, broadcast_buffers, mean_over_processes, rank_and_world,
                       seed_everything, select_device)
 from .weights import (check_finite, check_state_fits, checkpoint_config, load_training_state, read_checkpoint,
@@ -68,6 +69,7 @@ class TrainingState:
     step: int = 0   # optimisation steps completed
     best_val_l1: float = math.inf
     history: list[dict] = field(default_factory=list)  # one row per epoch, as in log.csv
+    step_log: list[dict] = field(default_factory=list)  # losses averaged per `log_every` steps, as in steps.csv
     scaler: torch.amp.GradScaler | None = None
     data: dict = field(default_factory=dict)  # what it trains on: path, fingerprint, files, licence
 
@@ -78,8 +80,9 @@ class TrainingState:
             config = config.replace(precision=auto_precision(device))
         generator = build_generator(image_size=config.image_size, ngf=config.ngf, norm=config.norm,
                                     dropout=config.dropout, skips=config.skips)
-        discriminator = PatchDiscriminator(ndf=config.ndf, n_layers=n_layers_for_patch(config.patch_size),
-                                           norm=config.norm)
+        discriminator = PatchDiscriminator(in_channels=6 if config.conditional_d else 3, ndf=config.ndf,
+                                           n_layers=n_layers_for_patch(config.patch_size), norm=config.norm,
+                                           conditional=config.conditional_d)
         memory_format = torch.channels_last if config.channels_last else torch.preserve_format
         generator.to(device, memory_format=memory_format)
         discriminator.to(device, memory_format=memory_format)
@@ -191,6 +194,8 @@ def train_one_epoch(model: TrainingState, loader: DataLoader, *, progress: bool 
     limit = model.config.max_steps_per_epoch
     total = min(len(loader), limit) if limit else len(loader)
     sums: dict[str, float] = {}
+    window: dict[str, float] = {}  # the steps since the last row of steps.csv
+    window_steps = 0
     images = 0
     bar = tqdm(loader, total=total, desc=f"epoch {model.epoch + 1}/{model.config.total_epochs}",
                disable=not progress or rank_and_world()[0] != 0, leave=False, dynamic_ncols=True)
@@ -201,6 +206,13 @@ def train_one_epoch(model: TrainingState, loader: DataLoader, *, progress: bool 
         images += batch["A"].shape[0]
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + v
+            window[k] = window.get(k, 0.0) + v
+        window_steps += 1
+        every = model.config.log_every
+        if every and model.step % every == 0:  # by the global step: the rows line up across epochs and resumes
+            model.step_log.append({"step": model.step, "epoch": model.epoch + (i + 1) / total,
+                                   **{f"loss_{k}": v / window_steps for k, v in window.items()}})
+            window, window_steps = {}, 0
         bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
     bar.close()
     means = mean_over_processes({k: v / max(total, 1) for k, v in sums.items()})  # every rank's shard
@@ -253,6 +265,7 @@ def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, prog
     val_loader = DataLoader(val_set, batch_size=max(config.batch_size, 8), shuffle=False,
                             num_workers=config.num_workers)
     sample_a, sample_b = fixed_samples(val_set, config.n_samples)  # the same pairs in every epoch's grid
+    model.step_log = resumed_step_log(out_dir, model.step) if rank == 0 else []
     licence = {"data_licence": model.data["licence"]} if model.data.get("licence") else {}
     while model.epoch < config.total_epochs:
         if world > 1:
@@ -276,14 +289,16 @@ def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, prog
         # Validation and files: rank 0 only.
         val = evaluate_generator(model.generator, val_loader, device=model.device,
                                  max_batches=config.max_val_batches, autocast_dtype=model.autocast_dtype)
-        grid = make_sample_grid(sample_a, generate_samples(model, sample_a), sample_b)
+        fake = generate_samples(model, sample_a)
+        grid = make_sample_grid(sample_a, fake, sample_b)
+        verdicts = discriminator_verdicts(model, sample_a, sample_b, fake) if config.use_gan else None
         row = {"epoch": model.epoch, "step": model.step, **{f"loss_{k}": v for k, v in losses.items()},
                **{f"val_{k}": v for k, v in val.items()}, "lr_g": lr_g,
                "seconds": seconds, "images_per_s": images / seconds}
         is_best = val["l1"] < model.best_val_l1
         meta = {"epoch": model.epoch, "step": model.step, "val": val, **licence,  # stored with the generators
                 **({"sketch": model.data["sketch_style"]} if "sketch_style" in model.data else {})}
-        samples_path = save_epoch(model, out_dir, grid, row, is_best=is_best, meta=meta)
+        samples_path = save_epoch(model, out_dir, grid, row, is_best=is_best, meta=meta, verdicts=verdicts)
         if on_epoch_end is not None:
             on_epoch_end(EpochReport(model.epoch, config.total_epochs, model.step, losses, val, seconds,
                                      images / seconds, grid, samples_path, is_best, model.history, model))
@@ -308,6 +323,21 @@ def calibrate_batch_norm(model: TrainingState, train_set) -> None:
     if not all(bool(torch.isfinite(b).all()) for b in model.generator.buffers() if b.is_floating_point()):
         raise TrainingDiverged(f"non-finite batch-norm statistics after epoch {model.epoch}: training stopped; "
                                "the last good checkpoint is kept. Check the data, or try --precision fp32")
+
+
+@torch.no_grad()
+def discriminator_verdicts(model: TrainingState, sample_a, sample_b, fake_b) -> dict[str, torch.Tensor]:
+    """D's P(real) for every patch of the fixed validation pairs, real and generated: (N, h, w) each.
+
+    In eval mode (D's running statistics), like G's samples; fp16 on disk, they are only looked at.
+    """
+    D = model.discriminator
+    D.eval()
+    with model.autocast():
+        a, b, fake = (model.to_device(t) for t in (sample_a, sample_b, fake_b))
+        verdicts = {"real": torch.sigmoid(D(a, b).float()), "fake": torch.sigmoid(D(a, fake).float())}
+    D.train()
+    return {k: v[:, 0].cpu().half() for k, v in verdicts.items()}
 
 
 @torch.no_grad()

@@ -29,13 +29,16 @@ class PatchDiscriminator(nn.Module):
         ndf:         filters in the first layer; doubled per layer up to 8*ndf
         n_layers:    patch size selector: 0 -> 1x1, 1 -> 16x16, 3 -> 70x70, 5 -> 286x286
         norm:        "batch" (paper), "instance" or "none"
+        conditional: judge the pair (A, B) (paper) or B alone (the paper's unconditional "GAN"
+                     baseline, Table 1); then in_channels counts B's channels only
 
     Output: raw logits, one per patch, shape (B, 1, h, w). The loss applies the sigmoid.
     """
 
     def __init__(self, *, in_channels: int = 6, ndf: int = 64, n_layers: int = 3,
-                 norm: str = "batch"):
+                 norm: str = "batch", conditional: bool = True):
         super().__init__()
+        self.conditional = conditional
         if n_layers < 0:
             raise ValueError(f"n_layers must be >= 0, got {n_layers}")
         if norm not in NORMS:
@@ -70,8 +73,8 @@ class PatchDiscriminator(nn.Module):
         return min_input_size(self.n_layers)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Logits for the pairs (a, b): (B, Ca, H, W), (B, Cb, H, W) -> (B, 1, h, w)."""
-        pair = torch.cat([a, b], dim=1)  # (B, Ca+Cb, H, W)
+        """Logits for the pairs (a, b): (B, Ca, H, W), (B, Cb, H, W) -> (B, 1, h, w). Unconditional: b alone."""
+        pair = torch.cat([a, b], dim=1) if self.conditional else b  # (B, Ca+Cb, H, W) or (B, Cb, H, W)
         assert_image_batch(pair, self.in_channels, type(self).__name__)
         if min(pair.shape[-2:]) < self.min_input_size:
             raise ValueError(f"{type(self).__name__} with n_layers={self.n_layers} needs images of at least "
