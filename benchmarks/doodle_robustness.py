@@ -5,7 +5,7 @@
         --model canny=runs/shipped-canny/best_generator.pt --max-images 200 \
         --json results/doodle_robustness.json --figure results/seed_failure_vs_fix.png
 
-The numbers behind the model card (weights/README.md) and notebook 04, section 8 (issue #5).
+The numbers behind the model card (weights/README.md) and notebook 05, section 8 (issue #5).
 
 Test sets: `write_robustness_sets(data/val, ...)` redraws every validation sketch four ways with
 the target B unchanged (pix2pix_lib/data/sketch_augment.py, seed 0): *thicker* (strokes widened by

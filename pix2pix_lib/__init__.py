@@ -11,7 +11,7 @@ only from layers below it; tests/test_layers.py checks it):
     metrics, runs, pretrained         metrics; a run folder's files; the reference's pretrained models
     train, generate                   the algorithm; sketch -> colour image
     experiments, viz, canvas, checks  the ablations, figures, the drawing widget, the exercises' checks
-    report                            reading the ablations back (notebook 05)
+    report                            reading the ablations back (notebook 06)
     cli/                              every command-line verb
 """
 
@@ -42,7 +42,7 @@ __all__ = [
     "GANLoss", "generator_objective", "discriminator_objective",
     # training (notebook 03)
     "TrainingState", "fit", "evaluate_generator",
-    # generation (notebook 04)
+    # generation (notebook 05)
     "preprocess_sketch", "colorize", "load_generator", "save_generator", "SHIPPED_WEIGHTS", "DoodleCanvas",
     # pictures
     "tensor_to_pil", "pil_to_tensor", "show_images",

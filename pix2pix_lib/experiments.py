@@ -1,4 +1,4 @@
-"""The paper's ablations in miniature (notebook 05): which design choices matter, measured.
+"""The paper's ablations in miniature (notebook 06): which design choices matter, measured.
 
 Isola et al. (2017) justify pix2pix with three ablations, repeated here at quick scale on the
 OpenMoji line-art -> colour default:
@@ -68,6 +68,7 @@ GROUPS = {
     "loss": "Objective (paper Fig. 4, Table 1)",
     "generator": "Generator architecture (paper Fig. 5)",
     "patch": "Discriminator patch size (paper Fig. 6, Table 3)",
+    "failure": "What goes wrong, and why (the GAN-dynamics lab, notebook 04)",
 }
 
 

@@ -25,7 +25,7 @@ MODES = ("eval", "paper")
 # The default for doodles (colorize, the canvas, the CLI): eval mode. Looked at on the example
 # doodles with the shipped generator (trained with batches of 16): eval mode gives clean flat fills;
 # paper mode on one image normalises each layer by that one drawing's statistics, which the net
-# never saw in training - muddy mixed colours and smudges in the background (notebook 04, section 5;
+# never saw in training - muddy mixed colours and smudges in the background (notebook 05, section 5;
 # val L1 in results/doodle_robustness.json). It is also repeatable: Generate twice, same picture.
 DEFAULT_MODE = "eval"
 

@@ -11,7 +11,7 @@ the classic symptom of an L1-only generator; above 1: noise or artefacts). `colo
 same kind of ratio for chroma (max - min of R, G, B): below 1, greyer than the targets - L1 alone
 averages plausible colours into brownish greys (paper section 4.3, Fig. 7).
 
-FID and LPIPS (notebook 05, `evaluate` verb) compare images through pretrained networks. Their
+FID and LPIPS (notebook 06, `evaluate` verb) compare images through pretrained networks. Their
 weights are never downloaded here: each is used only when its file is already on disk (torch's hub
 cache, or the path in $PIX2PIX_FID_WEIGHTS / $PIX2PIX_LPIPS_WEIGHTS); otherwise the metric reads
 "skipped: weights not found at <path>".

@@ -1,4 +1,4 @@
-"""Sketch in any form -> the generator's input (notebook 04, the canvas, the CLI).
+"""Sketch in any form -> the generator's input (notebook 05, the canvas, the CLI).
 
 A generator only knows the sketches it was trained on: OpenMoji line art, black strokes of one
 width on white, the drawing filling most of a square. A doodle from a person differs in every
@@ -150,7 +150,7 @@ def check_stroke_width(width, image_size: int) -> float:
 
 def preprocess_steps(sketch, *, image_size: int = 256, stroke_width: float | None = None,
                      measure: bool = True, style: dict | None = None) -> dict:
-    """Every stage of `preprocess_sketch`, as arrays in [0, 1] for display (notebook 04).
+    """Every stage of `preprocess_sketch`, as arrays in [0, 1] for display (notebook 05).
 
     Returns a dict: "gray" (the input, 1 = white), "ink" (1 = stroke), "square" (cropped and
     padded), "resized" (at image_size), "normalized" (stroke width fixed; 1 = white again),

@@ -1,4 +1,4 @@
-"""Reading the ablation study back (notebook 05): tables, plots, and the verdict on each paper claim.
+"""Reading the ablation study back (notebook 06): tables, plots, and the verdict on each paper claim.
 
 `experiments.run_experiments` trains and measures; this module only reads its results file.
 """

@@ -2,7 +2,7 @@
 
 The seed project trained on edges of photos and found that its generator coloured hand-drawn
 doodles badly. Deriving an edges dataset from the OpenMoji pairs (same targets, same split, only
-the sketches differ) lets notebook 04 show that failure next to the fix on equal terms.
+the sketches differ) lets notebook 05 show that failure next to the fix on equal terms.
 """
 
 from __future__ import annotations
