@@ -68,8 +68,8 @@ GROUPS = {
     "loss": "Objective (paper Fig. 4, Table 1)",
     "generator": "Generator architecture (paper Fig. 5)",
     "patch": "Discriminator patch size (paper Fig. 6, Table 3)",
-    "failure": "What goes wrong, and why (the GAN-dynamics lab, notebook 04)",
 }
+LAB_GROUPS = {"failure": "What goes wrong, and why (the GAN-dynamics lab, notebook 04)"}  # not the study's
 
 
 @dataclass(frozen=True)
@@ -129,12 +129,11 @@ def slugify(name: str) -> str:
 def plan_runs(variants, base: TrainConfig) -> list[dict]:
     """Group the variants by resulting config: [{"run", "key", "config", "variants": [names]}].
 
-    Variants whose overrides give identical configs share one run, named after the first of them.
-    """
+    Variants whose overrides give identical configs share one run, named after the first of them."""
     runs: dict[str, dict] = {}
     for v in variants:
-        if v.group not in GROUPS:
-            raise ValueError(f"variant {v.name!r}: unknown group {v.group!r} (choose from {sorted(GROUPS)})")
+        if v.group not in GROUPS | LAB_GROUPS:
+            raise ValueError(f"variant {v.name!r}: unknown group {v.group!r} (choose from {sorted(GROUPS | LAB_GROUPS)})")
         config = base.replace(**v.overrides)
         key = config_key(config)
         if key not in runs:

@@ -40,8 +40,23 @@ def make_train_loader(config: TrainConfig, dataset, epoch: int) -> DataLoader:
 
 
 def fixed_samples(val_set, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `n` validation pairs as (A, B) batches (n, 3, S, S): the per-epoch sample grid's rows."""
-    pairs = [val_set[i] for i in range(min(n, len(val_set)))]
+    """`n` validation pairs as (A, B) batches (n, 3, S, S): the per-epoch sample grid's rows.
+
+    Spread over the split (sorted file names cluster similar emoji), each the first pair from its
+    place on that has something to colour: a pair whose target is its sketch (©, ®, letters) shows
+    nothing. The same pairs every epoch, and for every run on the same data.
+    """
+    total, picked = len(val_set), []
+    for k in range(min(n, total)):
+        start = k * total // min(n, total)
+        for i in range(start, start + total):
+            pair = val_set[i % total]
+            if i % total not in picked and (pair["A"] - pair["B"]).abs().mean() > 0.015:  # 2 of 255 levels
+                picked.append(i % total)
+                break
+        else:  # every pair is sketch = target: take the spread positions anyway
+            picked.append(start)
+    pairs = [val_set[i] for i in picked]
     return torch.stack([p["A"] for p in pairs]), torch.stack([p["B"] for p in pairs])
 
 
