@@ -338,3 +338,32 @@ def luminance(rgb) -> float:
 def contrast(a, b) -> float:
     high, low = sorted((luminance(a), luminance(b)), reverse=True)
     return (high + 0.05) / (low + 0.05)
+
+
+def test_a_hidpi_screen_and_a_big_canvas(server):
+    # devicePixelRatio 2: the screen canvas has 2x2 pixels per model pixel (soft strokes), while
+    # Python still gets the model's size. size=1024 scales down to the cell instead of overflowing.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        try:
+            hidpi = browser.new_page(viewport={"width": 900, "height": 900}, device_scale_factor=2)
+            open_canvas(hidpi, server, "hidpi.ipynb", [SETUP, "canvas = DoodleCanvas(G, size=1024, pen_width=12)\ncanvas"])
+            drawing = hidpi.locator(".doodle-canvas canvas.doodle-drawing").first
+            backing = drawing.evaluate("c => [c.width, c.height, window.devicePixelRatio]")
+            box = drawing.bounding_box()
+            scale = box["width"] / 1024
+            draw(hidpi, box["x"], box["y"], [[(100 * scale, 500 * scale), (900 * scale, 500 * scale)]])
+            state = kernel_state(hidpi, server, until=lambda s: len(s["strokes"]) == 1)
+            run_in_kernel(hidpi, "Path('size.json').write_text(json.dumps(list(canvas.drawing.size)))")
+            size = json.loads((server["root"] / "size.json").read_text())
+            panel = hidpi.locator(".doodle-canvas").first.bounding_box()
+        finally:
+            browser.close()
+    assert backing == [2048, 2048, 2]
+    assert box["width"] < 900 and panel["x"] + panel["width"] <= 900 + 0.5, (box, panel)  # fits the page
+    assert size == [1024, 1024]
+    xs = [x for x, _ in state["strokes"][0]["points"]]
+    assert min(xs) < 150 and max(xs) > 850, xs  # points in model pixels, whatever the displayed size
+    assert state["dark_pixels"] > 800 * 10, state  # a 12 px line across 800 model pixels
