@@ -105,17 +105,23 @@ def library_down_block(in_channels: int, out_channels: int, normalize: bool = Tr
 def library_up_block(in_channels: int, out_channels: int, dropout: bool = False) -> nn.Module:
     return UpBlock(in_channels, out_channels, dropout=dropout)
 
+
+def _shape_and_size(call: str, block: nn.Module, x: torch.Tensor, want: tuple, reference: nn.Module, why: str):
+    """The output shape, then the parameter count against the library's block (None when both match)."""
+    out = block(x)
+    if tuple(out.shape) != want:
+        return f"{call} turned {tuple(x.shape)} into {tuple(out.shape)}, expected {want}: {why}"
+    return _parameter_problem(call, count_parameters(block), count_parameters(reference),
+                              {16: ": a bias before batch norm is wasted (bias=False)",
+                               -32: ": is the BatchNorm2d missing?"})
+
+
 def check_down_block(down_block: Callable[..., nn.Module]) -> Check:
     """down_block(in_channels, out_channels, normalize=True): Conv 4x4/2 (no bias) -> BatchNorm -> LeakyReLU(0.2)."""
     def run():
         block, x = down_block(3, 16), _seeded(2, 3, 64, 64)
-        out = block(x)
-        if tuple(out.shape) != (2, 16, 32, 32):
-            return (f"down_block(3, 16) turned (2, 3, 64, 64) into {tuple(out.shape)}, expected (2, 16, 32, 32): "
-                    "a 4x4 convolution with stride 2 and padding 1 halves H and W")
-        problem = _parameter_problem("down_block(3, 16)", count_parameters(block), count_parameters(DownBlock(3, 16)),
-                                     {16: ": a bias before batch norm is wasted (bias=False)",
-                                      -32: ": is the BatchNorm2d missing?"})
+        problem = _shape_and_size("down_block(3, 16)", block, x, (2, 16, 32, 32), DownBlock(3, 16),
+                                  "a 4x4 convolution with stride 2 and padding 1 halves H and W")
         if problem:
             return problem
         if any(isinstance(m, nn.BatchNorm2d) for m in down_block(3, 16, normalize=False).modules()):
@@ -132,13 +138,8 @@ def check_up_block(up_block: Callable[..., nn.Module]) -> Check:
     """up_block(in_channels, out_channels, dropout=False): ConvT 4x4/2 (no bias) -> BatchNorm -> Dropout(0.5)? -> ReLU."""
     def run():
         block, x = up_block(32, 16, dropout=True), _seeded(2, 32, 8, 8)
-        out = block(x)
-        if tuple(out.shape) != (2, 16, 16, 16):
-            return (f"up_block(32, 16) turned (2, 32, 8, 8) into {tuple(out.shape)}, expected (2, 16, 16, 16): "
-                    "a 4x4 ConvTranspose2d with stride 2 and padding 1 doubles H and W")
-        problem = _parameter_problem("up_block(32, 16)", count_parameters(block), count_parameters(UpBlock(32, 16)),
-                                     {16: ": a bias before batch norm is wasted (bias=False)",
-                                      -32: ": is the BatchNorm2d missing?"})
+        problem = _shape_and_size("up_block(32, 16)", block, x, (2, 16, 16, 16), UpBlock(32, 16),
+                                  "a 4x4 ConvTranspose2d with stride 2 and padding 1 doubles H and W")
         if problem:
             return problem
         drops = [m.p for m in block.modules() if isinstance(m, nn.Dropout)]
