@@ -13,7 +13,9 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-COURSE = {"notebooks": ["*.ipynb"], "results": ["*.json", "*.png"], "weights": ["*.pt", "README.md"]}
+# The shipped weights by name: a user's own export into weights/ must not ride along.
+COURSE = {"notebooks": ["[0-9][0-9]_*.ipynb"], "results": ["*.json", "*.png"],
+          "weights": ["openmoji_doodle_256.pt", "shoes_doodle_128.pt", "README.md"]}
 
 
 class BuildPyWithCourse(build_py):
@@ -22,10 +24,12 @@ class BuildPyWithCourse(build_py):
         if getattr(self, "editable_mode", False):
             return
         target = Path(self.build_lib) / "pix2pix_lib" / "course"
+        shutil.rmtree(target, ignore_errors=True)  # a reused build/lib keeps renamed notebooks otherwise
         for folder, patterns in COURSE.items():
             files = sorted({p for pattern in patterns for p in (HERE / folder).glob(pattern)})
-            if not files:
-                raise SystemExit(f"{HERE / folder}: none of {patterns} found; the wheel would lack the course")
+            missing = [pattern for pattern in patterns if not any((HERE / folder).glob(pattern))]
+            if missing:
+                raise SystemExit(f"{HERE / folder}: {missing} not found; the wheel would lack part of the course")
             (target / folder).mkdir(parents=True, exist_ok=True)
             for path in files:
                 shutil.copy2(path, target / folder / path.name)

@@ -38,6 +38,7 @@ function pngBytes(canvas) {
 }
 
 function paintStroke(ctx, s) {
+  if (!s || !Array.isArray(s.points) || !s.points.length || !(s.width > 0)) return; // Python validates; never throw here
   ctx.strokeStyle = s.tool === "eraser" ? "#ffffff" : "#000000";
   ctx.fillStyle = ctx.strokeStyle;
   ctx.lineWidth = s.width;
@@ -67,8 +68,7 @@ function render({ model, el }) {
   const size = model.get("size");
   const root = document.createElement("div");
   root.className = "doodle-canvas";
-  root.tabIndex = 0; // focusable: Ctrl+Z / Ctrl+Shift+Z work once the pen touched the canvas
-  root.dataset.lmSuppressShortcuts = "true"; // JupyterLab's own shortcuts (z, Shift+Z) stay out
+  root.tabIndex = 0; // focusable: Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y work once the pen touched the canvas
   root.style.setProperty("--doodle-size", `${size}px`);
 
   // ---- toolbar
@@ -111,7 +111,8 @@ function render({ model, el }) {
   canvas.className = "doodle-drawing";
   // The screen canvas has devicePixelRatio pixels per model pixel, so strokes stay crisp on a
   // HiDPI screen; what Python gets is painted again at the model's size (exportCanvas).
-  const dpr = Math.max(1, Math.min(4, window.devicePixelRatio || 1));
+  // At most 4096 px a side: a 2048 canvas at ratio 3 would exceed what browsers (iOS Safari) allocate.
+  const dpr = Math.max(1, Math.min(window.devicePixelRatio || 1, 4096 / size));
   canvas.width = canvas.height = Math.round(size * dpr);
   const exportCanvas = document.createElement("canvas");
   exportCanvas.width = exportCanvas.height = size;
@@ -153,15 +154,25 @@ function render({ model, el }) {
     const version = ++backgroundVersion;
     if (!bytes) { background = null; redraw(); backgroundReady = Promise.resolve(); return; }
     backgroundReady = createImageBitmap(new Blob([bytes], { type: "image/png" })).then((bitmap) => {
-      if (version !== backgroundVersion) return; // a newer background arrived meanwhile
+      if (version !== backgroundVersion) { bitmap.close(); return; } // a newer background arrived meanwhile
+      if (background) background.close();
       background = bitmap;
       redraw();
-    }, () => { say("the loaded image could not be decoded"); model.save_changes(); });
+    }, () => {
+      background = null; // never paint new strokes over the old doodle
+      redraw();
+      say("the loaded image could not be decoded");
+      model.save_changes();
+    });
   }
 
   function say(text) { model.set("status", text); }
 
   let sending = Promise.resolve();
+  const failed = (err) => { // one failure must not stop every later PNG: the chain goes on
+    say(`the canvas could not send the drawing: ${err}`);
+    model.save_changes();
+  };
   function send() {
     // The model's state changed here (a stroke, undo, redo): send Python the PNG it now shows,
     // once the background is decoded (usually it is: then this runs in the same task).
@@ -173,20 +184,31 @@ function render({ model, el }) {
       if (!model.get("live")) say(`${n} stroke${n === 1 ? "" : "s"}: press Generate`);
       model.save_changes();
     };
-    sending = sending.then(() => backgroundReady).then(encode);
+    sending = sending.then(() => backgroundReady).then(() => {
+      // Another view, Clear or Python may have changed the drawing meanwhile: its own PNG follows.
+      if (model.get("strokes") === strokes) encode();
+    }).catch(failed);
   }
 
   function position(event) {
+    // Inside the border: clientLeft/clientWidth, not the bounding box (1 px off, more when scaled down).
     const r = canvas.getBoundingClientRect();
     const round = (v) => Math.round(v * 10) / 10;
-    return [round((event.clientX - r.left) * size / r.width), round((event.clientY - r.top) * size / r.height)];
+    return [round((event.clientX - r.left - canvas.clientLeft) * size / canvas.clientWidth),
+            round((event.clientY - r.top - canvas.clientTop) * size / canvas.clientHeight)];
   }
 
+  let activeType = null;
   function onDown(event) {
-    if (activePointer !== null || (event.pointerType === "mouse" && event.button !== 0)) return;
+    if (event.pointerType === "mouse" && event.button !== 0) return;
+    // One pointer draws. A pen may take over from a touch (the palm that landed first); others are ignored.
+    if (activePointer !== null && !(event.pointerType === "pen" && activeType === "touch")) return;
+    if (activePointer !== null) { current = null; redraw(); } // the palm's stroke is dropped
     activePointer = event.pointerId;
+    activeType = event.pointerType;
     try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* a synthetic pointer */ }
-    const tool = model.get("tool");
+    // A pen's eraser end (or its eraser button) erases, whatever the toolbar says.
+    const tool = event.pointerType === "pen" && (event.buttons & 32) ? "eraser" : model.get("tool");
     current = { tool, width: model.get(tool === "eraser" ? "eraser_width" : "pen_width"),
                 points: [position(event)] };
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -239,13 +261,17 @@ function render({ model, el }) {
   }
   undo.addEventListener("click", undoStroke);
   redo.addEventListener("click", redoStroke);
-  root.addEventListener("keydown", (event) => {
+  // Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y on the focused canvas, taken on the window in the capture phase:
+  // before the notebook's own undo (Notebook 7 handles keys in the capture phase). Other keys
+  // (Shift+Enter, Esc, ...) go on to the notebook as usual.
+  function onKey(event) {
     const key = event.key.toLowerCase();
-    if (!(event.ctrlKey || event.metaKey) || (key !== "z" && key !== "y")) return;
+    if (!root.contains(event.target) || !(event.ctrlKey || event.metaKey) || (key !== "z" && key !== "y")) return;
     if (key === "y" || event.shiftKey) redoStroke(); else undoStroke();
     event.preventDefault();
-    event.stopPropagation();
-  });
+    event.stopImmediatePropagation();
+  }
+  window.addEventListener("keydown", onKey, true);
 
   function replaceDrawing(backgroundBytes, message) {
     // Clear, Open and drop: a new drawing, no history, no result that belonged to the old one.
@@ -258,7 +284,7 @@ function render({ model, el }) {
       model.set("result_png", EMPTY());
       say(message);
       model.save_changes();
-    });
+    }).catch(failed);
   }
   clear.addEventListener("click", () => replaceDrawing(EMPTY(), "cleared: draw something"));
 
@@ -336,6 +362,7 @@ function render({ model, el }) {
     saveResult.disabled = !resultUrl;
     root.classList.toggle("doodle-busy", model.get("busy"));
     generate.textContent = model.get("busy") ? "⏳ Generating" : "▶ Generate";
+    generate.disabled = model.get("busy");
   }
   function showModels() {
     const names = model.get("model_names");
@@ -370,6 +397,7 @@ function render({ model, el }) {
   showStatus();
   return () => {
     for (const [event, handler] of handlers) model.off(event, handler);
+    window.removeEventListener("keydown", onKey, true);
     if (resultUrl) URL.revokeObjectURL(resultUrl);
   };
 }

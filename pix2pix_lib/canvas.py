@@ -75,15 +75,40 @@ def shipped_models() -> dict[str, Path]:
     return {name: path for name, path in found.items() if path.is_file()}
 
 
-def _cell_id() -> str | None:
-    """The notebook cell running now (JupyterLab and Notebook 7 send its id), or None."""
+def _cell_run() -> tuple[str, str] | None:
+    """(cell id, execution id) of the notebook cell running now, or None outside one.
+
+    JupyterLab and Notebook 7 send the cell's id with each execution; the request's own id tells
+    one run of the cell from the next.
+    """
     try:
         from IPython import get_ipython
         kernel = getattr(get_ipython(), "kernel", None)
-        parent = kernel.get_parent() if kernel is not None else {}
+        parent = (kernel.get_parent() if kernel is not None else None) or {}
     except Exception:  # noqa: BLE001 - no kernel, an old ipykernel: no cell to tell apart
         return None
-    return (parent or {}).get("metadata", {}).get("cellId")
+    cell = parent.get("metadata", {}).get("cellId")
+    return (cell, parent.get("header", {}).get("msg_id", "")) if cell else None
+
+
+MAX_POINTS = 200_000  # points in all strokes together: beyond any drawing, before the messages get heavy
+
+
+def _check_strokes(strokes: list) -> list:
+    """The front end's strokes, checked: a bad one would stop every view from painting."""
+    total = 0
+    for i, stroke in enumerate(strokes):
+        points = stroke.get("points")
+        ok = (stroke.get("tool") in ("pen", "eraser") and isinstance(stroke.get("width"), (int, float))
+              and 0 < stroke["width"] <= 256 and isinstance(points, list) and points
+              and all(isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, (int, float)) and
+                      np.isfinite(v) for v in p) for p in points))
+        if not ok:
+            raise traitlets.TraitError(f"stroke {i} is not {{tool: pen|eraser, width: 1-256, points: [[x, y], ...]}}")
+        total += len(points)
+    if total > MAX_POINTS:
+        raise traitlets.TraitError(f"the drawing has {total:,} points, more than {MAX_POINTS:,}: clear it first")
+    return strokes
 
 
 class DoodleCanvas(anywidget.AnyWidget):
@@ -111,11 +136,11 @@ class DoodleCanvas(anywidget.AnyWidget):
     size = traitlets.Int(256).tag(sync=True)
     strokes = traitlets.List(traitlets.Dict()).tag(sync=True)
     undone = traitlets.List(traitlets.Dict()).tag(sync=True)
-    drawing_png = traitlets.Bytes(b"").tag(sync=True, **BYTES)
+    drawing_png = traitlets.Bytes(b"").tag(sync=True, echo_update=False, **BYTES)  # no view reads it back
     background_png = traitlets.Bytes(b"").tag(sync=True, **BYTES)
     result_png = traitlets.Bytes(b"").tag(sync=True, **BYTES)
-    pen_width = traitlets.Int(4).tag(sync=True)
-    eraser_width = traitlets.Int(16).tag(sync=True)
+    pen_width = traitlets.Int(4, min=1, max=256).tag(sync=True)
+    eraser_width = traitlets.Int(16, min=1, max=256).tag(sync=True)
     tool = traitlets.Enum(("pen", "eraser"), default_value="pen").tag(sync=True)
     live = traitlets.Bool(False).tag(sync=True)
     generate_requests = traitlets.Int(0).tag(sync=True)
@@ -124,7 +149,7 @@ class DoodleCanvas(anywidget.AnyWidget):
     model_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)
 
-    _made_by_cell: dict[str, "DoodleCanvas"] = {}
+    _made_by_cell: dict[str, tuple[str, list]] = {}  # cell id -> (its last execution, the canvases it made)
 
     def __init__(self, generator=None, *, models: dict | None = None, on_generate: Callable | None = None,
                  size: int = 256, mode: str = DEFAULT_MODE, seed: int | None = None, pen_width: int = 4,
@@ -138,34 +163,49 @@ class DoodleCanvas(anywidget.AnyWidget):
         self.seed = seed
         self.last_error: str | None = None  # the traceback of the last failure (status shows one line)
         self.status = "draw, then press Generate" if choices else "draw something"
-        cell = _cell_id()
-        if cell is not None:
-            earlier = DoodleCanvas._made_by_cell.get(cell)
-            if earlier is not None and earlier is not self:
-                earlier.close()
-            DoodleCanvas._made_by_cell[cell] = self
+        self._built = True
+        run = _cell_run()
+        if run is not None:  # canvases an earlier run of this cell made go; those of this run stay
+            cell, execution = run
+            last, made = DoodleCanvas._made_by_cell.get(cell, (execution, []))
+            if last != execution:
+                for earlier in made:
+                    earlier.close()
+                made = []
+            DoodleCanvas._made_by_cell[cell] = (execution, [*made, self])
 
     def __repr__(self) -> str:
-        # The text a notebook shows where widgets cannot render (nbconvert, GitHub, a plain console).
-        return (f"DoodleCanvas: a {self.size} px drawing canvas (generator: {self.model_name or 'none'}). "
-                "If you read this line instead of a canvas, this front end cannot show widgets: open the "
-                "notebook in JupyterLab, Notebook 7, VS Code or Colab, or use canvas.load_image(path).")
+        # The text shown where widgets cannot render (nbconvert, GitHub); ipywidgets 7 cuts it at 110.
+        return "DoodleCanvas: to draw, open this in JupyterLab, Notebook 7, VS Code or Colab (or use load_image)"
 
     def close(self) -> None:
         """Close the widget (its views go) and let go of its generators."""
         self._models = {}
-        for cell, canvas in list(DoodleCanvas._made_by_cell.items()):
-            if canvas is self:
-                del DoodleCanvas._made_by_cell[cell]
+        for cell, (execution, made) in list(DoodleCanvas._made_by_cell.items()):
+            if self in made:
+                DoodleCanvas._made_by_cell[cell] = (execution, [c for c in made if c is not self])
         super().close()
 
     @traitlets.validate("size")
     def _check_size(self, proposal) -> int:
-        # Checked on every assignment, not only in __init__: a huge canvas exhausts the browser and the kernel.
+        # The views are built at this size: it is fixed once the canvas exists.
+        if getattr(self, "_built", False):
+            raise traitlets.TraitError("size is fixed once the canvas exists: create a new DoodleCanvas(size=...)")
         size = proposal["value"]
         if not MIN_SIZE <= size <= MAX_SIZE:
             raise traitlets.TraitError(f"size must be between {MIN_SIZE} and {MAX_SIZE} px, got {size}")
         return size
+
+    @traitlets.validate("strokes", "undone")
+    def _check_stroke_list(self, proposal) -> list:
+        return _check_strokes(proposal["value"])
+
+    @traitlets.validate("model_name")
+    def _check_model_name(self, proposal) -> str:
+        name = proposal["value"]
+        if name and name not in self._models:
+            raise traitlets.TraitError(f"no model {name!r}: the canvas has {list(self._models)} (add_model adds one)")
+        return name
 
     # ---- the generator in use, and the picker
     @property
@@ -196,7 +236,7 @@ class DoodleCanvas(anywidget.AnyWidget):
             return
         try:
             self.generator  # noqa: B018 - loads a weights file now, so a bad one is refused at once
-        except (OSError, ValueError) as err:
+        except Exception as err:  # noqa: BLE001 - any failure to load: back to the last model, said in the status
             self.last_error = traceback.format_exc()
             self._models.pop(change["new"], None)
             self.model_names = [n for n in self.model_names if n in self._models]
@@ -241,7 +281,13 @@ class DoodleCanvas(anywidget.AnyWidget):
             self.busy = False
 
     def _generate(self) -> Image.Image | None:
-        if not self._models:
+        try:
+            generator = self.generator
+        except Exception as err:  # noqa: BLE001 - a weights file that does not load: said, not raised
+            self.last_error = traceback.format_exc()
+            self.status = f"could not use {self.model_name!r}: {err}"
+            return None
+        if generator is None:
             self.status = "no generator: create the canvas with DoodleCanvas(generator)"
             return None
         if not self.drawing_png:
@@ -251,7 +297,7 @@ class DoodleCanvas(anywidget.AnyWidget):
         try:
             start = time.perf_counter()
             drawing = self.drawing
-            result = colorize(self.generator, drawing, mode=self.mode, seed=self.seed)
+            result = colorize(generator, drawing, mode=self.mode, seed=self.seed)
             elapsed = time.perf_counter() - start
         except ValueError as err:  # the preprocessing's message (e.g. an empty drawing)
             self.status = str(err)

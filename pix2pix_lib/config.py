@@ -57,7 +57,8 @@ class TrainConfig:
     num_workers: int = 0           # DataLoader processes (0: load in the training process)
     seed: int = 0                  # seeds Python, NumPy and torch: runs repeat exactly on CPU
     n_samples: int = 8             # validation pairs in the per-epoch sample grid (and D's verdicts on them)
-    log_every: int = 10            # losses averaged over every N steps go to steps.csv (log.csv: per epoch)
+    log_every: int = 10            # losses averaged over every N steps (and an epoch's rest) go to steps.csv,
+                                   # rank 0's batches in a multi-process run; log.csv: one row per epoch
     max_val_batches: int | None = None  # cap validation (fast mode)
     precise_bn_batches: int = 50   # before each validation, G's batch-norm statistics re-estimated on this
                                    # many training batches ("precise BN"): eval mode then matches batch

@@ -117,8 +117,9 @@ def base_config(**overrides) -> TrainConfig:
 
 # --- planning: variants -> distinct runs ------------------------------------------------------------
 def config_key(config: TrainConfig) -> str:
-    """A short hash of everything that decides a run's result (config.MACHINERY excluded)."""
-    data = {k: v for k, v in config.to_dict().items() if k not in MACHINERY}
+    """A hash of what decides a run's result: no MACHINERY or log_every; conditional_d only when off (old keys hold)."""
+    data = {k: v for k, v in config.to_dict().items() if k not in (*MACHINERY, "log_every")
+            and not (k == "conditional_d" and v)}
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 

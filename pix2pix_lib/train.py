@@ -209,8 +209,8 @@ def train_one_epoch(model: TrainingState, loader: DataLoader, *, progress: bool 
             window[k] = window.get(k, 0.0) + v
         window_steps += 1
         every = model.config.log_every
-        if every and model.step % every == 0:  # by the global step: the rows line up across epochs and resumes
-            model.step_log.append({"step": model.step, "epoch": model.epoch + (i + 1) / total,
+        if every and (window_steps == every or i + 1 == total):  # windows restart each epoch (as a resume does)
+            model.step_log.append({"step": model.step, "epoch": model.epoch + (i + 1) / total, "steps": window_steps,
                                    **{f"loss_{k}": v / window_steps for k, v in window.items()}})
             window, window_steps = {}, 0
         bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_lab import (CHROMIUM, CHROMIUM_FLAGS, draw, jupyter_server, open_notebook, run_all, run_in_kernel,
+from browser_lab import (CHROMIUM, CHROMIUM_FLAGS, draw, jupyter_server, open_notebook, run_in_kernel,
                          write_notebook)
 
 pytestmark = pytest.mark.browser
@@ -258,10 +258,12 @@ def test_draw_history_pointers_clear_open_and_download(server, page, tmp_path):
     line = first_line["dark_pixels"] - loaded["dark_pixels"]
     assert line > 300 and abs(second_line["dark_pixels"] - first_line["dark_pixels"]) < line / 2
 
-    # Re-running the cell closes the canvas it made before (its generator with it).
+    # Shift+Enter right after drawing reaches the notebook (only Ctrl+Z/Y stay with the canvas): it
+    # re-runs the canvas's cell, which closes the canvas that cell made before.
     run_in_kernel(page, "first = canvas")
-    run_all(page)
-    page.wait_for_timeout(1000)
+    draw(page, x0, y0, [[(200, 200), (210, 210)]])
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_timeout(2000)
     run_in_kernel(page, "Path('closed.json').write_text(json.dumps([first.comm is None, canvas.comm is None]))")
     assert json.loads((server["root"] / "closed.json").read_text()) == [True, False]
 

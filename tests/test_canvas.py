@@ -144,32 +144,53 @@ def test_model_picker_loads_files_when_picked_and_refuses_bad_ones(tiny_g, tmp_p
     assert DoodleCanvas(models=shipped_models()).model_names == list(shipped_models())
 
 
-def test_rerunning_a_cell_closes_the_canvas_it_made_before(tiny_g, monkeypatch):
+def test_rerunning_a_cell_closes_the_canvases_its_earlier_run_made(tiny_g, monkeypatch):
     import pix2pix_lib.canvas as canvas_module
 
-    monkeypatch.setattr(canvas_module, "_cell_id", lambda: "cell-1")
-    first = DoodleCanvas(tiny_g)
-    assert first.comm is not None
-    second = DoodleCanvas(tiny_g)
-    assert first.comm is None and first.generator is None  # closed, and its generator let go
-    assert second.comm is not None and second.generator is tiny_g
-    monkeypatch.setattr(canvas_module, "_cell_id", lambda: "cell-2")
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-1", "run-1"))
+    first, second = DoodleCanvas(tiny_g), DoodleCanvas(tiny_g)  # two canvases in one run: both stay
+    assert first.comm is not None and second.comm is not None
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-1", "run-2"))  # the cell runs again
     third = DoodleCanvas(tiny_g)
-    assert second.comm is not None and third.comm is not None  # another cell: both stay
-    monkeypatch.setattr(canvas_module, "_cell_id", lambda: None)
+    assert first.comm is None and second.comm is None and first.generator is None  # closed, generators let go
+    assert third.comm is not None and third.generator is tiny_g
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-2", "run-3"))
+    fourth = DoodleCanvas(tiny_g)
+    assert third.comm is not None and fourth.comm is not None  # another cell: both stay
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: None)
     DoodleCanvas(tiny_g)  # outside a notebook: nothing to tell apart, nothing closed
-    assert third.comm is not None
+    assert fourth.comm is not None
+
+
+def test_bad_front_end_values_are_refused(tiny_g):
+    w = DoodleCanvas(tiny_g, size=64)
+    for bad in ([{"tool": "pen", "width": 4, "points": []}], [{"tool": "spray", "width": 4, "points": [[1, 2]]}],
+                [{"tool": "pen", "width": 0, "points": [[1, 2]]}], [{"tool": "pen", "width": 4, "points": [[1, float("nan")]]}],
+                [{"tool": "pen", "width": 4}]):
+        with pytest.raises(traitlets.TraitError, match="stroke 0"):
+            w.set_state({"strokes": bad})
+    with pytest.raises(traitlets.TraitError, match="more than"):
+        w.set_state({"strokes": [{"tool": "pen", "width": 4, "points": [[1, 2]] * 200_001}]})
+    with pytest.raises(traitlets.TraitError):
+        w.set_state({"pen_width": 0})
+    with pytest.raises(traitlets.TraitError, match="no model 'shoes'"):
+        w.model_name = "shoes"
+    with pytest.raises(traitlets.TraitError, match="size is fixed"):
+        w.size = 128
+    assert w.strokes == [] and w.pen_width == 4 and w.model_name == "model" and w.size == 64
 
 
 def test_generate_marks_the_canvas_busy_while_it_runs(tiny_g):
     seen = []
-    w = DoodleCanvas(tiny_g, size=64)
+    w = DoodleCanvas(tiny_g, size=64, on_generate=lambda d, r: seen.append(("inside", w.busy)))
     w.observe(lambda change: seen.append(change["new"]), "busy")
-    w.set_state({"drawing_png": memoryview(drawing_png(64)), "busy": True, "generate_requests": 1})
-    assert seen == [True, False] and w.busy is False and w.result_png
+    w.set_state({"drawing_png": memoryview(drawing_png(64))})
+    assert w.generate() is not None
+    assert seen == [True, ("inside", True), False] and w.busy is False and w.result_png
 
 
 def test_text_fallback_says_what_to_do(tiny_g):
     bundle = DoodleCanvas(tiny_g, size=64)._repr_mimebundle_()
     text = bundle[0]["text/plain"] if isinstance(bundle, tuple) else bundle["text/plain"]
-    assert "64 px drawing canvas" in text and "cannot show widgets" in text and "object at 0x" not in text
+    assert "JupyterLab" in text and "load_image" in text and "object at 0x" not in text
+    assert len(text) <= 110  # ipywidgets 7 (Colab's) cuts the text at 110 characters

@@ -21,14 +21,15 @@ def test_steps_csv_has_a_row_every_n_steps_and_survives_a_resume(tmp_path):
     config = TrainConfig(**TINY, epochs=2, epochs_decay=0, log_every=4)
     fit(config, data, tmp_path / "run", progress=False)
     rows = read_log(tmp_path / "run" / "steps.csv")
-    assert [int(r["step"]) for r in rows] == [4, 8, 12]  # by the global step, across the epoch boundary
+    assert [int(r["step"]) for r in rows] == [4, 6, 10, 12]  # every 4 steps, and each epoch's rest
+    assert [int(r["steps"]) for r in rows] == [4, 2, 4, 2] and sum(r["steps"] for r in rows) == 12  # none lost
     assert {"loss_D_real", "loss_D_fake", "loss_G_gan", "loss_G_L1"} <= set(rows[0])
-    assert 0 < rows[0]["epoch"] <= 1 < rows[1]["epoch"] <= 2
+    assert 0 < rows[0]["epoch"] < rows[1]["epoch"] == 1 < rows[2]["epoch"] < rows[3]["epoch"] == 2
     # Lengthened and resumed: the rows up to the checkpoint stay, the new ones follow.
     fit(config.replace(epochs=3), data, tmp_path / "run", resume=True, progress=False)
     resumed = read_log(tmp_path / "run" / "steps.csv")
-    assert [int(r["step"]) for r in resumed] == [4, 8, 12, 16]
-    assert resumed[:3] == rows
+    assert [int(r["step"]) for r in resumed] == [4, 6, 10, 12, 16, 18]
+    assert resumed[:4] == rows
     # The same run in one go writes the same rows (the log follows the exact resume).
     fit(config.replace(epochs=3), data, tmp_path / "straight", progress=False)
     assert read_log(tmp_path / "straight" / "steps.csv") == resumed

@@ -8,7 +8,6 @@ notebook whose solution stops passing its check fails here, not in front of a cl
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,14 +148,14 @@ def test_the_training_step_check_names_the_mistake(mistake, capsys):
 
 
 @pytest.mark.slow
-def test_student_notebooks_run_and_every_check_says_not_implemented_yet(tmp_path):
+def test_student_notebooks_run_and_every_check_says_not_implemented_yet(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     course = tmp_path / "course"  # a course folder of its own: its runs/ do not meet the nbval run's
     subprocess.run([sys.executable, "-m", "pix2pix_lib", "notebooks", str(course)], check=True, cwd=ROOT)
     subprocess.run([sys.executable, str(ROOT / "tools" / "make_student.py"), "--out", str(course / "notebooks")],
                    check=True)
-    os.environ["PIX2PIX_FAST"] = "1"  # the kernel inherits it: tiny sizes, the same code paths
+    monkeypatch.setenv("PIX2PIX_FAST", "1")  # the kernel inherits it: tiny sizes, the same code paths
     for name, checks_expected in (("02_model_architecture.ipynb", 4), ("03_training.ipynb", 4)):
         path = course / "notebooks" / name
         nb = nbformat.read(path, as_version=4)

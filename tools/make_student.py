@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "student")
     args = parser.parse_args(argv)
+    if args.out.resolve() == (ROOT / "notebooks").resolve():
+        raise SystemExit(f"{args.out}: that is where the solutions live; write the student versions elsewhere")
     args.out.mkdir(parents=True, exist_ok=True)
     exercises = 0
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):

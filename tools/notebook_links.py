@@ -28,13 +28,15 @@ SETUP = '''\
 import sys
 
 if "google.colab" in sys.modules:
-    import importlib.util, os, subprocess
+    import importlib, importlib.metadata, os, subprocess
 
     REPOSITORY = "{url}"  # from pyproject.toml [project.urls]
     CLONE = "/content/{name}"
     if not os.path.isdir(CLONE):
         subprocess.run(["git", "clone", "-q", "--depth", "1", REPOSITORY, CLONE], check=True)
-    if importlib.util.find_spec("pix2pix_lib") is None:
+    try:  # installed? (an import test would find the clone's source when the current folder is the clone)
+        importlib.metadata.version("pix2pix-course")
+    except importlib.metadata.PackageNotFoundError:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", CLONE], check=True)
         importlib.invalidate_caches()
     os.chdir(f"{{CLONE}}/notebooks")'''

@@ -47,14 +47,15 @@ def fixed_samples(val_set, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     nothing. The same pairs every epoch, and for every run on the same data.
     """
     total, picked = len(val_set), []
-    for k in range(min(n, total)):
-        start = k * total // min(n, total)
-        for i in range(start, start + total):
-            pair = val_set[i % total]
-            if i % total not in picked and (pair["A"] - pair["B"]).abs().mean() > 0.015:  # 2 of 255 levels
-                picked.append(i % total)
+    n = min(n, total)
+    for k in range(n):
+        start, end = k * total // n, (k + 1) * total // n  # each slot looks in its own stretch only
+        for i in range(start, end):
+            pair = val_set[i]
+            if (pair["A"] - pair["B"]).abs().mean() > 0.015:  # 2 of 255 levels
+                picked.append(i)
                 break
-        else:  # every pair is sketch = target: take the spread positions anyway
+        else:  # nothing to colour in the whole stretch: its first pair anyway
             picked.append(start)
     pairs = [val_set[i] for i in picked]
     return torch.stack([p["A"] for p in pairs]), torch.stack([p["B"] for p in pairs])
