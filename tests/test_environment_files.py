@@ -109,3 +109,18 @@ def test_core_dependencies_are_what_a_notebook_runtime_needs_with_colabs_floors(
     assert {"jupyterlab", "nbconvert"} <= {Requirement(r).name for r in project["optional-dependencies"]["lab"]}
     for name, colab in {"ipywidgets": "7.7.1", "traitlets": "5.7.1", "anywidget": "0.9.21"}.items():
         assert core[name].contains(colab), (name, str(core[name]))
+
+
+def test_every_committed_result_a_notebook_reads_is_committed():
+    # A notebook that reads results/ in full mode (nbval runs the fast mode) must find them in a fresh clone.
+    import re
+    import subprocess
+
+    tracked = set(subprocess.run(["git", "ls-files", "results"], capture_output=True, text=True, cwd=ROOT).stdout.split())
+    named = set()
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for name in re.findall(r'COURSE / \\"(results/[^"\\]+)\\"', path.read_text()):
+            named.add(name)
+    named |= {"results/ablations.png", "results/failures.png"}  # the studies' grids, read beside their JSON
+    assert {"results/ablations.json", "results/failures.json"} <= named
+    assert named <= tracked, sorted(named - tracked)
