@@ -424,8 +424,10 @@ def test_15_a_damaged_checkpoint_names_the_field(tiny_pairs, tmp_path, capsys, d
 def test_16_the_canvas_size_is_validated_after_construction():
     from pix2pix_lib.canvas import DoodleCanvas
 
-    canvas = DoodleCanvas()
     with pytest.raises(traitlets.TraitError, match="size must be between"):
+        DoodleCanvas(size=100_000)
+    canvas = DoodleCanvas()
+    with pytest.raises(traitlets.TraitError, match="size is fixed"):  # the views were built at their size
         canvas.size = 100_000
     with pytest.raises(traitlets.TraitError):
         canvas.set_state({"size": 5})  # what a front end's update calls
