@@ -177,6 +177,7 @@ function render({ model, el }) {
     // The model's state changed here (a stroke, undo, redo): send Python the PNG it now shows,
     // once the background is decoded (usually it is: then this runs in the same task).
     const strokes = model.get("strokes");
+    const drawn = JSON.stringify(strokes); // by value: an echo from the kernel brings an equal, new array
     const encode = () => {
       paintDrawing(exportCtx, size, background, strokes);
       model.set("drawing_png", pngBytes(exportCanvas));
@@ -186,7 +187,7 @@ function render({ model, el }) {
     };
     sending = sending.then(() => backgroundReady).then(() => {
       // Another view, Clear or Python may have changed the drawing meanwhile: its own PNG follows.
-      if (model.get("strokes") === strokes) encode();
+      if (JSON.stringify(model.get("strokes")) === drawn) encode();
     }).catch(failed);
   }
 
