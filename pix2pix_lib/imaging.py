@@ -131,14 +131,27 @@ def save_image_atomic(image: Image.Image, path: str | Path, **save_kwargs) -> Pa
     return path
 
 
+GRID_PADDING = 2  # px between (and around) the images of a sample grid
+
+
 def make_sample_grid(real_a: torch.Tensor, fake_b: torch.Tensor, real_b: torch.Tensor) -> Image.Image:
     """One row per example: input | generated | target. Tensors (N, 3, H, W) in [-1, 1]."""
     if not (real_a.shape == fake_b.shape == real_b.shape):
         raise ValueError(f"shapes differ: {tuple(real_a.shape)}, {tuple(fake_b.shape)}, {tuple(real_b.shape)}")
     triplets = torch.stack([real_a, fake_b, real_b], dim=1).flatten(0, 1)  # (3N, 3, H, W), row-major
-    grid = make_grid(unnormalize_to_zero_to_one(triplets.detach().float().cpu()), nrow=3, padding=2,
+    grid = make_grid(unnormalize_to_zero_to_one(triplets.detach().float().cpu()), nrow=3, padding=GRID_PADDING,
                      pad_value=1.0)
     return Image.fromarray(grid.mul(255).round().byte().permute(1, 2, 0).numpy())
+
+
+def sample_grid_tile(grid: np.ndarray, row: int, col: int) -> np.ndarray:
+    """One image of a `make_sample_grid` grid (as an array): col 0 input, 1 generated, 2 target."""
+    step = (grid.shape[1] - GRID_PADDING) // 3
+    rows = (grid.shape[0] - GRID_PADDING) // step
+    if not (0 <= row < rows and 0 <= col < 3):
+        raise IndexError(f"the grid has {rows} rows and 3 columns, asked for ({row}, {col})")
+    top, left = GRID_PADDING + row * step, GRID_PADDING + col * step
+    return grid[top:top + step - GRID_PADDING, left:left + step - GRID_PADDING]
 
 
 def credit_band(image: Image.Image, text: str, *, line_height: int = 14) -> Image.Image:

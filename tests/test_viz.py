@@ -173,3 +173,19 @@ def test_credit_band_wraps_the_text_under_the_image():
     assert out.crop((0, 0, 120, 50)).getcolors() == [(120 * 50, (255, 0, 0))]  # the image is untouched
     band = out.crop((0, 50, 120, out.height)).convert("L")
     assert band.getextrema()[0] < 128  # there is dark text in the band
+
+
+def test_sample_grid_tile_cuts_back_each_image():
+    import numpy as np
+    import torch
+
+    from pix2pix_lib.imaging import make_sample_grid, sample_grid_tile
+
+    a, f, b = (torch.full((2, 3, 8, 8), v) for v in (-1.0, 0.0, 1.0))
+    b[1] = -1.0
+    grid = np.asarray(make_sample_grid(a, f, b))
+    assert sample_grid_tile(grid, 0, 0).shape == (8, 8, 3)
+    assert (sample_grid_tile(grid, 0, 0) == 0).all() and (sample_grid_tile(grid, 0, 2) == 255).all()
+    assert (sample_grid_tile(grid, 1, 1) == 128).all() and (sample_grid_tile(grid, 1, 2) == 0).all()
+    with pytest.raises(IndexError, match="2 rows"):
+        sample_grid_tile(grid, 2, 0)
