@@ -9,7 +9,7 @@ from torch import nn
 
 from ..models import DownBlock, EncoderDecoderGenerator, PatchDiscriminator, UNetGenerator, UpBlock, count_parameters
 from ..models.discriminator import field_of
-from . import PAPER_G_PARAMETERS, Check, _check, _parameter_problem, _same_function, _seeded
+from .core import PAPER_G_PARAMETERS, Check, _check, _parameter_problem, _same_function, _seeded
 
 
 # ----------------------------------------------------------------------------- notebook 02: blocks

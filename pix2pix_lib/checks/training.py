@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import GANLoss, PatchDiscriminator, UNetGenerator, discriminator_objective, generator_objective
-from . import Check, _check, _seeded, _value
+from .core import Check, _check, _seeded, _value
 
 
 # ----------------------------------------------------------------------------- notebook 03: losses
