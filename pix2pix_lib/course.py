@@ -21,6 +21,7 @@ CLONE = PACKAGE_DIR.parent           # the repository, when the package sits in 
 BUNDLED = PACKAGE_DIR / "course"     # what the wheel carries (setup.py copies it in)
 COURSE_FOLDERS = ("notebooks", "results", "weights")
 COURSE_KIND = "course"  # the marker's kind in a folder made by `notebooks DIR`
+NOTEBOOKS = "[0-9][0-9]_*.ipynb"  # the course's notebooks (setup.py, which cannot import this, repeats it)
 
 
 def _is_clone(folder: Path) -> bool:
@@ -72,7 +73,7 @@ def copy_course(dest: str | Path) -> Path:
     with atomic_output_dir(dest, kind=COURSE_KIND, flag="DIR") as tmp:
         for name, source in sources.items():
             (tmp / name).mkdir()
-            for path in sorted(source.glob("[0-9][0-9]_*.ipynb" if name == "notebooks" else "*.*")):
+            for path in sorted(source.glob(NOTEBOOKS if name == "notebooks" else "*.*")):
                 if path.is_file() and not path.name.startswith("."):
                     shutil.copy2(path, tmp / name / path.name)
     return dest.resolve()

@@ -153,11 +153,17 @@ def test_student_notebooks_run_and_every_check_says_not_implemented_yet(tmp_path
 
     course = tmp_path / "course"  # a course folder of its own: its runs/ do not meet the nbval run's
     subprocess.run([sys.executable, "-m", "pix2pix_lib", "notebooks", str(course)], check=True, cwd=ROOT)
-    subprocess.run([sys.executable, str(ROOT / "tools" / "make_student.py"), "--out", str(course / "notebooks")],
-                   check=True)
+    student = course / "student"  # inside the course folder: its course_root is the course
+    subprocess.run([sys.executable, str(ROOT / "tools" / "make_student.py"), "--out", str(student)], check=True)
+    # A folder of someone's own files, or the solutions themselves, are refused in one line.
+    for refused in (course / "notebooks", ROOT / "notebooks"):
+        run = subprocess.run([sys.executable, str(ROOT / "tools" / "make_student.py"), "--out", str(refused)],
+                             capture_output=True, text=True)
+        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "BEGIN SOLUTION" in (ROOT / "notebooks" / "02_model_architecture.ipynb").read_text()
     monkeypatch.setenv("PIX2PIX_FAST", "1")  # the kernel inherits it: tiny sizes, the same code paths
     for name, checks_expected in (("02_model_architecture.ipynb", 4), ("03_training.ipynb", 4)):
-        path = course / "notebooks" / name
+        path = student / name
         nb = nbformat.read(path, as_version=4)
         assert "BEGIN SOLUTION" not in path.read_text() and "raise NotImplementedError()" in path.read_text()
         NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()

@@ -5,7 +5,8 @@
 Honours nbgrader's markers: in a code cell, the lines between `### BEGIN SOLUTION` and
 `### END SOLUTION` become `# YOUR CODE HERE` and `raise NotImplementedError()` at the same
 indentation, exactly what nbgrader's ClearSolutions writes; the cells' nbgrader metadata is kept, so
-a teacher can also hand the notebooks out with nbgrader itself. Every check cell then says "not
+a teacher can also hand the notebooks out with nbgrader itself. The folder is new or one this tool made (never a folder of
+your own files, never notebooks/). Every check cell then says "not
 implemented yet" in one line, and the notebook still runs to the end on the library's code.
 """
 
@@ -13,13 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from a clone
+
+from pix2pix_lib.course import NOTEBOOKS  # noqa: E402
+from pix2pix_lib.files import atomic_output_dir  # noqa: E402
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
@@ -55,20 +59,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "student")
     args = parser.parse_args(argv)
-    if args.out.resolve() == (ROOT / "notebooks").resolve():
-        raise SystemExit(f"{args.out}: that is where the solutions live; write the student versions elsewhere")
-    args.out.mkdir(parents=True, exist_ok=True)
-    exercises = 0
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        text = path.read_text()
-        exercises += text.count(BEGIN)
-        nb = student_version(json.loads(text), path.name)
-        fd, tmp = tempfile.mkstemp(dir=args.out, prefix=f".{path.name}.", suffix=".tmp")  # whole files only
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-        os.replace(tmp, args.out / path.name)
+    try:
+        exercises = write_student_notebooks(args.out)
+    except (OSError, ValueError) as err:  # a refused --out, a broken marker: one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"{args.out}: student notebooks, {exercises} solutions replaced by `raise NotImplementedError()`")
     return 0
+
+
+def write_student_notebooks(out: Path) -> int:
+    """The student versions of every notebook into `out`; returns how many solutions were taken out."""
+    exercises = 0
+    # A new folder, or one this tool made before: never a folder of a teacher's own files, never the
+    # solutions (an input), and built aside, then swapped in whole (files.atomic_output_dir).
+    with atomic_output_dir(out, kind="student notebooks", inputs=[ROOT / "notebooks"], flag="--out") as tmp:
+        for path in sorted((ROOT / "notebooks").glob(NOTEBOOKS)):
+            text = path.read_text()
+            exercises += text.count(BEGIN)
+            nb = student_version(json.loads(text), path.name)
+            (tmp / path.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return exercises
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = "[0-9][0-9]_*.ipynb"  # as pix2pix_lib.course.NOTEBOOKS; this tool needs no torch, so no import
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 SETUP_ID = "colab-setup"
 SETUP = '''\
@@ -76,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
     url = repository_url()
     stale = []
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((ROOT / "notebooks").glob(NOTEBOOKS)):
         before = path.read_text()
         nb = updated(json.loads(before), path.name, url)
         after = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
