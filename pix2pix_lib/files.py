@@ -59,6 +59,16 @@ class DiskFullError(OSError):
         self.errno, self.path = errno.ENOSPC, Path(path)
 
 
+def shown(path: str | Path) -> str:
+    """A file name as one printable line: control characters (newlines, terminal escapes) escaped.
+
+    Every message that names a file a user (or an archive) chose goes through here, so "one clear
+    line" stays one line and a name cannot move the cursor or recolour the terminal.
+    """
+    text = str(path)
+    return text if text.isprintable() else text.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
 # --- files --------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, what: str = "file") -> Iterator[Path]:

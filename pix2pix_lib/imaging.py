@@ -6,6 +6,7 @@ through these functions, so the convention cannot drift.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -14,40 +15,53 @@ import torch
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 from torchvision.utils import make_grid
 
-from .files import atomic_path
+from .files import atomic_path, shown
 
 
-# Every image file suffix the library reads (datasets, sketches, masks' photos).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+# Every image file suffix the library reads (datasets, sketches, masks' photos), and the one Pillow
+# decoder each names. Pillow is only ever asked for these: by default it would take any of its ~40
+# formats whatever the name says, and an EPS file named sketch.png makes it run Ghostscript.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".webp": "WEBP", ".gif": "GIF",
+                 ".tif": "TIFF", ".tiff": "TIFF"}
+IMAGE_SUFFIXES = tuple(IMAGE_FORMATS)
+READ_FORMATS = tuple(sorted(set(IMAGE_FORMATS.values())))
 # The most pixels an input image may have: 8000 x 8000, more than any photo or drawing here needs.
 # Decoding is refused above it, before the memory is allocated (a 400-byte PNG can claim 10 GB).
 MAX_IMAGE_PIXELS = 64_000_000
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Read an image file: decoded, upright (its EXIF orientation applied), of bounded size.
+def open_image(path: str | Path | bytes, *, formats: tuple[str, ...] = READ_FORMATS, name: str = "image") -> Image.Image:
+    """Read an image file (or its bytes): decoded, upright (EXIF orientation applied), of bounded size.
 
-    Every module that reads a user's image goes through here. Errors are one line naming the file:
-    FileNotFoundError when there is no file, ValueError when it is not a readable image or too large.
+    Every module that reads an image goes through here, and Pillow is asked only for `formats`
+    (READ_FORMATS: the decoders IMAGE_SUFFIXES name), so PostScript, PDF or any other format Pillow
+    knows is refused whatever the file is called. `name` labels bytes in messages. Errors are one
+    line naming the file: FileNotFoundError when there is no file, ValueError when it is not a
+    readable image of those formats or too large.
     """
-    path = Path(path)
-    if not path.is_file():
-        problem = ("a folder, not an image" if path.is_dir() else
-                   "a broken link" if path.is_symlink() else "no such image file")
-        raise FileNotFoundError(f"{path}: {problem}")
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        source, path = io.BytesIO(bytes(path)), name
+    else:
+        path = source = Path(path)
+        if not path.is_file():
+            problem = ("a folder, not an image" if path.is_dir() else
+                       "a broken link" if path.is_symlink() else "no such image file")
+            raise FileNotFoundError(f"{shown(path)}: {problem}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                check_image_size(im.size, path)
+            with Image.open(source, formats=formats) as im:
+                check_image_size(im.size, shown(path))
                 im.load()  # decode now: a truncated file fails here, not later in a DataLoader worker
                 return upright(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ValueError(bomb_message(path, err)) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        if str(err).startswith(str(path)):
+    except UnidentifiedImageError:
+        raise ValueError(f"{shown(path)}: not an image of a format this reads ({', '.join(formats)})") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        if str(err).startswith(shown(path)):
             raise
-        raise ValueError(f"{path}: cannot read image ({err})") from None
+        raise ValueError(f"{shown(path)}: cannot read image ({err})") from None
 
 
 def bomb_message(path: str | Path, err: Exception) -> str:
