@@ -36,13 +36,13 @@ from PIL import Image
 
 from .generate import DEFAULT_MODE, colorize
 from .preprocess import load_gray
-from .imaging import check_image_size, pil_to_rgb_array, save_image_atomic
+from .files import shown
+from .imaging import open_rgb, save_image_atomic
 from .weights import SHIPPED_SHOES, SHIPPED_WEIGHTS, load_generator
 
 
 def _bytes_from_json(value, widget) -> bytes:
-    # The front end's binary values arrive as memoryview buffers; the Bytes trait wants bytes.
-    return b"" if value is None else bytes(value)
+    return b"" if value is None else bytes(value)  # the front end sends memoryviews; the trait wants bytes
 
 
 # Serializer for the binary traits (ipywidgets' Image widget does the same).
@@ -57,13 +57,8 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 def image_from_png(data: bytes) -> Image.Image | None:
-    """PNG bytes -> RGB PIL image on white (None for no bytes)."""
-    if not data:
-        return None
-    with Image.open(io.BytesIO(bytes(data))) as im:
-        check_image_size(im.size, "the canvas image")  # before decoding: the bytes come from a browser
-        im.load()
-        return Image.fromarray(pil_to_rgb_array(im))
+    """PNG bytes -> RGB image on white, or None. Only PNG is decoded: EPS bytes never reach Ghostscript."""
+    return Image.fromarray(open_rgb(data, formats=("PNG",), name="the canvas image")) if data else None
 
 
 MIN_SIZE, MAX_SIZE = 16, 2048  # canvas side in px
@@ -92,22 +87,28 @@ def _cell_run() -> tuple[str, str] | None:
 
 
 MAX_POINTS = 200_000  # points in all strokes together: beyond any drawing, before the messages get heavy
+MAX_COORD = 1e6  # px: a pointer dragged far beyond a scaled-down canvas stays well inside
+
+
+def _number_in(value, low: float, high: float) -> bool:
+    # Exactly int or float: no bool, no NaN (fails both bounds), and a 10**400 is compared, never converted.
+    return type(value) in (int, float) and low <= value <= high
 
 
 def _check_strokes(strokes: list) -> list:
     """The front end's strokes, checked: a bad one would stop every view from painting."""
     total = 0
     for i, stroke in enumerate(strokes):
-        points = stroke.get("points")
-        ok = (stroke.get("tool") in ("pen", "eraser") and isinstance(stroke.get("width"), (int, float))
-              and 0 < stroke["width"] <= 256 and isinstance(points, list) and points
-              and all(isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, (int, float)) and
-                      np.isfinite(v) for v in p) for p in points))
+        points = stroke.get("points") if isinstance(stroke, dict) else None
+        total += len(points) if isinstance(points, list) else 0
+        if total > MAX_POINTS:  # before looking at each point
+            raise traitlets.TraitError(f"the drawing has more than {MAX_POINTS:,} points: clear it first")
+        ok = (isinstance(points, list) and points and stroke.get("tool") in ("pen", "eraser")
+              and _number_in(stroke.get("width"), 0, 256) and stroke["width"] > 0
+              and all(isinstance(p, list) and len(p) == 2 and all(_number_in(v, -MAX_COORD, MAX_COORD) for v in p)
+                      for p in points))
         if not ok:
             raise traitlets.TraitError(f"stroke {i} is not {{tool: pen|eraser, width: 1-256, points: [[x, y], ...]}}")
-        total += len(points)
-    if total > MAX_POINTS:
-        raise traitlets.TraitError(f"the drawing has {total:,} points, more than {MAX_POINTS:,}: clear it first")
     return strokes
 
 
@@ -330,7 +331,7 @@ class DoodleCanvas(anywidget.AnyWidget):
         canvas = Image.new("L", (self.size, self.size), 255)
         canvas.paste(image, ((self.size - image.width) // 2, (self.size - image.height) // 2))
         data = png_bytes(canvas.convert("RGB"))
-        name = Path(source).name if isinstance(source, (str, Path)) else "the image"
+        name = shown(Path(source).name) if isinstance(source, (str, Path)) else "the image"
         with self.hold_sync():  # one message: the page never shows new strokes on an old doodle
             self.strokes, self.undone = [], []
             self.background_png = data  # the front end paints it under new strokes
@@ -346,7 +347,7 @@ class DoodleCanvas(anywidget.AnyWidget):
             if path is None:
                 continue
             if image is None:
-                raise ValueError(f"{path}: there is no {what} to save yet")
+                raise ValueError(f"{shown(path)}: there is no {what} to save yet")
             written.append(save_image_atomic(image, path))
         return written
 

@@ -44,7 +44,7 @@ from .imaging import tensor_to_pil
 from .runs import LAST_GENERATOR, check_study_folder, is_experiment_run
 from .runtime import hardware_info, select_device
 from .weights import load_generator
-from .imaging import credit_band, save_image_atomic
+from .imaging import credit_band, open_image, save_image_atomic
 from .metrics import (
     PerceptualMetrics,
     evaluate_generator,
@@ -349,7 +349,7 @@ def ablation_grid(out_dir: str | Path, results: dict, *, size: int = 96) -> Imag
     """One row per distinct run (sketches first, targets last), one column per validation sketch."""
     strips = []
     for _, name in grid_rows(results):
-        strip = Image.open(Path(out_dir) / name).convert("RGB")
+        strip = open_image(Path(out_dir) / name, formats=("PNG",)).convert("RGB")  # the PNGs the runs wrote
         n = strip.width // strip.height
         strips.append(strip.resize((n * size, size), Image.LANCZOS))
     grid = Image.new("RGB", (strips[0].width, size * len(strips)), "white")

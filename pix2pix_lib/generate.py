@@ -16,7 +16,7 @@ from PIL.PngImagePlugin import PngInfo
 from torch import nn
 
 from .files import RefusedError
-from .imaging import IMAGE_SUFFIXES, save_image_atomic, tensor_to_pil
+from .imaging import IMAGE_SUFFIXES, open_image, save_image_atomic, tensor_to_pil
 from .preprocess import input_from_steps, preprocess_sketch, preprocess_steps
 
 
@@ -130,8 +130,8 @@ RESULT_TAG = "made by pix2pix_lib generate"
 def made_by_generate(path: Path) -> bool:
     """True when `path` is a picture an earlier `generate` wrote (it carries RESULT_TAG)."""
     try:
-        with Image.open(path) as im:
-            tag = im.info.get("Software") or im.info.get("comment") or b""
+        info = open_image(path).info  # our formats only: a file that is none of them is not ours
+        tag = info.get("Software") or info.get("comment") or b""
     except (OSError, ValueError, SyntaxError):
         return False
     return (tag.decode(errors="replace") if isinstance(tag, bytes) else str(tag)) == RESULT_TAG

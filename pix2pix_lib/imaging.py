@@ -64,9 +64,18 @@ def open_image(path: str | Path | bytes, *, formats: tuple[str, ...] = READ_FORM
         raise ValueError(f"{shown(path)}: cannot read image ({err})") from None
 
 
+def open_rgb(path: str | Path | bytes, *, formats: tuple[str, ...] = READ_FORMATS, name: str = "image") -> np.ndarray:
+    """`open_image` as an 8-bit RGB array (H, W, 3) (`pil_to_rgb_array`); every error names the file."""
+    image = open_image(path, formats=formats, name=name)
+    try:
+        return pil_to_rgb_array(image)
+    except ValueError as err:
+        raise ValueError(f"{shown(name if isinstance(path, (bytes, bytearray, memoryview)) else path)}: {err}") from None
+
+
 def bomb_message(path: str | Path, err: Exception) -> str:
     """One line for PIL's decompression-bomb refusal (it fires before our own size check above 179 MP)."""
-    return f"{path}: too many pixels to read safely, more than the {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels this reads ({err})"
+    return f"{shown(path)}: too many pixels to read safely, more than the {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels this reads ({err})"
 
 
 def check_image_size(size: tuple[int, int], path: str | Path = "image") -> None:
@@ -106,11 +115,13 @@ def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
     """
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit grayscale (PNG opens as "I;16" or "I"): scale 0..65535 -> 0..255.
-        array = np.asarray(im, dtype=np.uint32 if im.mode == "I" else np.uint16).astype(np.float32)
+        array = np.asarray(im).astype(np.float32)
         array = np.clip(array / 257.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(array[:, :, None], 3, axis=2)
     if im.mode == "F":
         array = np.asarray(im, dtype=np.float32)
+        if not np.isfinite(array).all():  # NaN would become black pixels without a word
+            raise ValueError("a floating-point image with NaN or infinite pixels; save it as 8-bit")
         scale = 255.0 if array.max() <= 1.0 else 1.0
         array = np.clip(array * scale + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(array[:, :, None], 3, axis=2)
@@ -118,7 +129,10 @@ def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, rgba)
-    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    try:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except ValueError as err:  # a mode Pillow cannot turn into RGB (TIFF's "La", ...)
+        raise ValueError(f"cannot read a {im.mode} image as RGB ({err}); save it as RGB") from None
 
 
 def tensor_to_pil(x: torch.Tensor) -> Image.Image:
@@ -139,7 +153,7 @@ def save_image_atomic(image: Image.Image, path: str | Path, **save_kwargs) -> Pa
     path = Path(path)
     fmt = save_kwargs.pop("format", None) or Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(f"{path}: cannot tell the image format from the suffix {path.suffix!r}")
+        raise ValueError(f"{shown(path)}: cannot tell the image format from the suffix {path.suffix!r}")
     with atomic_path(path) as tmp:
         image.save(tmp, format=fmt, **save_kwargs)
     return path

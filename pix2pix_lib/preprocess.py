@@ -12,7 +12,6 @@ preprocessing before the generator sees it:
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imaging import (check_image_size, normalize_to_neg_one_to_one, open_image, pil_to_rgb_array,
+from .imaging import (check_image_size, normalize_to_neg_one_to_one, open_rgb, pil_to_rgb_array,
                       unnormalize_to_zero_to_one, upright)
 from .strokes import estimate_stroke_width, normalize_stroke_width, target_stroke_width
 
@@ -45,7 +44,7 @@ def load_gray(sketch) -> np.ndarray:
     are turned upright by their EXIF orientation; images over `MAX_IMAGE_PIXELS` are refused.
     """
     if isinstance(sketch, (str, Path)):
-        sketch = open_image(sketch)  # upright, bounded size; errors name the file
+        sketch = Image.fromarray(open_rgb(sketch))  # our formats only, upright, bounded size; errors name the file
     if isinstance(sketch, Image.Image):
         check_image_size(sketch.size)
         rgb = Image.fromarray(pil_to_rgb_array(upright(sketch)))  # transparency on white, 16-bit scaled
@@ -65,7 +64,11 @@ def load_gray(sketch) -> np.ndarray:
         raise ValueError(f"cannot read a sketch from a {type(sketch).__name__}")
     if sketch.ndim >= 2:
         check_image_size((sketch.shape[1], sketch.shape[0]), "the sketch array")
+    if sketch.dtype.kind not in "biuf" or sketch.size == 0:
+        raise ValueError(f"a sketch array must hold numbers, got an empty array or dtype {sketch.dtype}")
     a = sketch.astype(np.float32)
+    if not np.isfinite(a).all():  # NaN would otherwise become black ink
+        raise ValueError("the sketch array holds NaN or infinite values; give it numbers in [0, 1] or 0-255")
     if sketch.dtype == np.uint8 or a.max() > 1.0:
         a = a / 255.0
     if a.ndim == 3 and a.shape[2] == 1:
@@ -141,11 +144,15 @@ def ink_from_gray(gray: np.ndarray) -> tuple[np.ndarray, str]:
 
 def check_stroke_width(width, image_size: int) -> float:
     """A target stroke width as a float, or ValueError: finite, from 1 px to an eighth of the image."""
-    width = float(width)
-    if not (math.isfinite(width) and 1.0 <= width <= image_size / 8):
+    if not (_is_number(width) and 1.0 <= width <= image_size / 8):
         raise ValueError(f"stroke width must be between 1 and {image_size / 8:g} px at {image_size} px "
-                         f"(the training line art's is {target_stroke_width(image_size):.1f}), got {width:g}")
-    return width
+                         f"(the training line art's is {target_stroke_width(image_size):.1f}), got {str(width)[:40]}")
+    return float(width)
+
+
+def _is_number(value) -> bool:
+    # A real number, bools and strings not; NaN then fails every range check, and a 10**400 is only compared.
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def preprocess_steps(sketch, *, image_size: int = 256, stroke_width: float | None = None,
@@ -231,13 +238,11 @@ def usable_style(style: dict | None) -> dict | None:
     """
     if not style:
         return None
-    try:
-        fill, width = float(style.get("fill", DRAWING_FILL)), float(style.get("stroke_width_at_256", 6.8))
-    except (TypeError, ValueError):
-        fill = width = math.nan
-    if 0.3 <= fill <= 0.98 and 0.5 <= width <= 32:
+    fill, width = (style.get("fill", DRAWING_FILL), style.get("stroke_width_at_256", 6.8)) if isinstance(style, dict) else (0, 0)
+    if _is_number(fill) and _is_number(width) and 0.3 <= fill <= 0.98 and 0.5 <= width <= 32:
         return style
-    warnings.warn(f"ignoring the generator's sketch style {style}: outside fill 0.3-0.98 / width 0.5-32 px", stacklevel=3)
+    warnings.warn(f"ignoring the generator's sketch style {str(style)[:200]}: outside fill 0.3-0.98 / width 0.5-32 px",
+                  stacklevel=3)
     return None
 
 

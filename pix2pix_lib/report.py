@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 from PIL import Image
 
 from .experiments import GROUPS, RESULTS_FORMAT, grid_rows
-from .files import read_json
+from .files import read_json, shown
+from .imaging import open_image
 from .metrics import BETTER, badness, is_better
 
 
@@ -22,15 +23,15 @@ def load_results(path: str | Path) -> dict:
     path = Path(path)
     data = read_json(path)
     if data is None:
-        raise FileNotFoundError(f"{path}: no readable results file (run `python -m pix2pix_lib experiments`)")
+        raise FileNotFoundError(f"{shown(path)}: no readable results file (run `python -m pix2pix_lib experiments`)")
     if data.get("format") != RESULTS_FORMAT:
-        raise ValueError(f"{path}: not an ablation results file (format {data.get('format')!r})")
+        raise ValueError(f"{shown(path)}: not an ablation results file (format {repr(data.get('format'))[:60]})")
     return data
 
 
 def plot_ablation_grid(grid: Image.Image | str | Path, results: dict, *, width: float = 9.0):
     """Show the sample grid with each row labelled by its variant(s). Returns the Figure."""
-    grid = Image.open(grid) if isinstance(grid, (str, Path)) else grid
+    grid = open_image(grid) if isinstance(grid, (str, Path)) else grid  # our formats only
     labels = [label for label, _ in grid_rows(results)]
     row = grid.height / len(labels)
     fig, ax = plt.subplots(figsize=(width, width * grid.height / grid.width))

@@ -41,6 +41,7 @@ from .openmoji_split import split_by_group
 from .paired import make_pair_image
 from ..files import atomic_output_dir, exclusive_lock, read_json
 from ..files import default_data_dir
+from ..imaging import open_image
 
 SVG_NS = "http://www.w3.org/2000/svg"
 ET.register_namespace("", SVG_NS)
@@ -121,8 +122,8 @@ def render_svg(svg_text: str, *, size: int, background: str | None = "#ffffff",
                                     background=background, skip_system_fonts=True)
     except Exception as err:  # resvg raises ValueError; anything else is as fatal for this file
         raise ValueError(f"{path}: resvg could not render it ({err})") from err
-    with Image.open(io.BytesIO(png)) as im:
-        return np.asarray(im.convert("RGB" if background else "RGBA"))
+    im = open_image(png, formats=("PNG",), name=str(path))  # resvg's PNG: nothing else is decoded
+    return np.asarray(im.convert("RGB" if background else "RGBA"))
 
 
 def render_openmoji(name: str, *, size: int = 256, part: str = "full",
