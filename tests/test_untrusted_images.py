@@ -2,6 +2,7 @@
 pair files are decoded whole before training, the cache setting, canvas input and file names are
 checked, and a run's data fingerprint sees the files' contents."""
 
+import hashlib
 import io
 import os
 import types
@@ -363,7 +364,9 @@ def test_same_names_and_sizes_different_pixels_give_different_fingerprints(tmp_p
     assert sizes == {p.name: p.stat().st_size for p in (other / "train").iterdir()}
     a, b = PairedImageDataset(one, "train", image_size=16), PairedImageDataset(other, "train", image_size=16)
     assert a.fingerprint() != b.fingerprint()
-    assert a.fingerprint(content=False) == b.fingerprint(content=False)  # what older checkpoints stored
+    assert a.fingerprint(content=False) == b.fingerprint(content=False)  # what older checkpoints stored:
+    names_sizes = "".join(f"train/{p.name}\t{p.stat().st_size}\n" for p in a.files)
+    assert a.fingerprint(content=False) == hashlib.sha256(names_sizes.encode()).hexdigest()[:16]
     unchecked = a.fingerprint()
     a.check_files()  # the digests of the pre-check's reading give the same fingerprint
     assert a.fingerprint() == unchecked
