@@ -48,6 +48,7 @@ class _Server:
     def __init__(self):
         self.files, self.requests = {}, []
         self.range_support, self.short_by = True, 0
+        self.pause_at, self.on_pause = None, None  # send this many bytes, call on_pause(), then the rest
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -74,7 +75,16 @@ class _Server:
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
                 # short_by > 0: promise Content-Length, then hang up early (a broken connection).
-                self.wfile.write(data[start: len(data) - outer.short_by])
+                body = data[start: len(data) - outer.short_by]
+                if outer.pause_at is not None:
+                    self.wfile.write(body[: outer.pause_at])
+                    self.wfile.flush()
+                    outer.on_pause()
+                    body = body[outer.pause_at:]
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client stopped (Ctrl-C)
+                    pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/datasets"
@@ -109,8 +119,10 @@ def test_download_and_extract(server, tmp_path):
 def test_resume_with_range(server, tmp_path):
     data = _tar_bytes(_good("maps"))
     assert len(data) > 4000
-    server.files["maps.tar.gz"] = data
-    (tmp_path / "maps.tar.gz.part").write_bytes(data[:1000])
+    server.files["maps.tar.gz"], server.short_by = data, len(data) - 1000  # the first try stops at 1000 bytes
+    with pytest.raises(RuntimeError, match="again to resume"):
+        download_dataset("maps", tmp_path, base_url=server.url, progress=False)
+    server.short_by = 0
     out = download_dataset("maps", tmp_path, base_url=server.url, progress=False)
     assert server.requests[-1].get("Range") == "bytes=1000-"
     assert (out / "train" / "1.jpg").read_bytes() == PAYLOAD
@@ -118,10 +130,14 @@ def test_resume_with_range(server, tmp_path):
 
 def test_server_without_range_restarts(server, tmp_path):
     data = _tar_bytes(_good("maps"))
-    server.files["maps.tar.gz"], server.range_support = data, False
-    (tmp_path / "maps.tar.gz.part").write_bytes(b"garbage that must not stay in front")
+    server.files["maps.tar.gz"], server.short_by = data, 2000
+    with pytest.raises(RuntimeError, match="again to resume"):
+        download_dataset("maps", tmp_path, base_url=server.url, progress=False)
+    server.short_by, server.range_support = 0, False  # asked for the rest, it sends the whole file
     out = download_dataset("maps", tmp_path, base_url=server.url, progress=False)
+    assert server.requests[-1].get("Range") == f"bytes={len(data) - 2000}-"
     assert (out / "val" / "2.jpg").read_bytes() == b"y" * 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps"]
 
 
 def test_interrupted_download_is_kept_for_resume(server, tmp_path):

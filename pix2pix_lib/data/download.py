@@ -6,34 +6,37 @@ fetches http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz (the 
 paper's `datasets/download_pix2pix_dataset.sh` uses) and unpacks it to `data/facades/{train,val}`.
 
 What makes it safe to run again and again:
-- the archive is downloaded to `<name>.tar.gz.part`; a broken download resumes from where it
-  stopped (HTTP Range) and the size is checked against the server's Content-Length;
-- the download stops past 1.5x the archive's published size (a server that never ends);
+- the archive is downloaded through fetch.py: to `<name>.tar.gz.part`, resumed (HTTP Range) only
+  when its marker proves this library wrote it, stopped past 1.5x the archive's published size;
+- only what the marker proves ours is ever deleted (a corrupt download; the archive once
+  unpacked). An archive someone else put there is unpacked and kept if it is a whole dataset,
+  else refused and left as it is;
 - extraction refuses members that would land outside the target (absolute paths, `..`, links,
-  devices) - tarfile's own "data" filter plus our check with a clear message - and archives that
-  unpack to far more than their size or hold too many members;
+  devices) - tarfile's own "data" filter plus our check with a clear message - archives that
+  unpack to far more than their size or hold too many members, and archives with no train/ pairs;
 - extraction goes to a temporary folder renamed into place at the end: a failure leaves no
   half-extracted dataset behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import http.client
+import logging
 import os
 import posixpath
 import tarfile
-import urllib.error
-import urllib.request
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
-from tqdm.auto import tqdm
+from ..files import OWNER_MARKER, PARTIAL_SENTINEL, atomic_output_dir, default_data_dir, exclusive_lock, shown
+from ..imaging import IMAGE_SUFFIXES
+from .fetch import _download, discard_download, open_download  # noqa: F401 (_download: importable here as before)
 
-from ..files import atomic_output_dir
-from ..files import default_data_dir
-
+log = logging.getLogger(__name__)
 DEFAULT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets"
 OFFICIAL_DATASETS = {
     # name: what it is (sizes from the authors' server, for the --help text)
@@ -52,81 +55,17 @@ PUBLISHED_BYTES = {"facades": 30 * _MB, "cityscapes": 100 * _MB, "maps": 250 * _
 # Unpacking limits: the datasets are JPEGs, which tar and gzip cannot shrink, so what comes out is
 # about what went in. More than 3x the archive (plus 16 MB for small archives' headers) is a bomb.
 MAX_MEMBERS = 300_000  # edges2handbags, the largest, has ~138k files
-CHUNK = 1 << 16
 
 
 class CorruptArchiveError(RuntimeError):
-    """The archive itself is bad (truncated, not gzip/tar, unsafe): it must be downloaded again."""
+    """The archive itself is bad (truncated, not gzip/tar, unsafe, no dataset)."""
 
 
 def max_download_bytes(name: str) -> int:
     return int(PUBLISHED_BYTES.get(name, 100 * _MB) * 1.5)
 
 
-def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0, max_bytes: int | None = None) -> Path:
-    """Download `url` to `dest`, resuming `dest.part` if present. Returns `dest`.
-
-    More than `max_bytes` (announced, or received) stops the download with an error: a wrong or
-    hostile server cannot fill the disk.
-    """
-    part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "pix2pix-course"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and have:  # our partial file is not a prefix the server knows: restart
-            part.unlink()
-            return _download(url, dest, progress=progress, timeout=timeout, max_bytes=max_bytes)
-        raise RuntimeError(f"{url}: download failed (HTTP {err.code} {err.reason})") from err
-    except urllib.error.URLError as err:
-        raise RuntimeError(f"{url}: cannot connect ({err.reason}); check the network or --base-url") from err
-
-    with response:
-        length = response.headers.get("Content-Length")
-        if response.status == 206:
-            # Content-Range: bytes START-END/TOTAL
-            content_range = response.headers.get("Content-Range", "")
-            start = int(content_range.split()[1].split("-")[0]) if content_range.startswith("bytes ") else have
-            if start != have:
-                raise RuntimeError(f"{url}: server resumed at byte {start}, expected {have}; delete {part} "
-                                   "and run the same command again to download from the start")
-            total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range and not content_range.endswith("*") \
-                else (have + int(length) if length else None)
-            mode = "ab"
-        else:  # 200: the whole file (a server without Range support restarts from zero)
-            have, mode = 0, "wb"
-            total = int(length) if length else None
-        if max_bytes is not None and total is not None and total > max_bytes:
-            raise RuntimeError(f"{url}: the server announces {total / _MB:.0f} MB, more than the "
-                               f"{max_bytes / _MB:.0f} MB this dataset is published at; refusing to download it")
-        with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                          unit_divisor=1024, desc=dest.name, disable=not progress) as bar:
-            while True:
-                try:
-                    chunk = response.read(CHUNK)
-                except (OSError, ValueError, http.client.HTTPException) as err:  # reset, IncompleteRead, ...
-                    raise RuntimeError(f"{url}: download interrupted after {f.tell()} bytes ({err}); "
-                                       "run the same command again to resume") from err
-                if not chunk:
-                    break
-                if max_bytes is not None and f.tell() + len(chunk) > max_bytes:
-                    f.close()
-                    part.unlink(missing_ok=True)
-                    raise RuntimeError(f"{url}: the response goes on past {max_bytes / _MB:.0f} MB, more than this "
-                                       "dataset is published at; stopped and deleted the partial file")
-                f.write(chunk)
-                bar.update(len(chunk))
-    got = part.stat().st_size
-    if total is not None and got != total:
-        raise RuntimeError(f"{url}: incomplete download, got {got} of {total} bytes; the partial file "
-                           f"{part} is kept, run the same command again to resume")
-    part.replace(dest)
-    return dest
-
-
+# --- unpacking -------------------------------------------------------------------------------------
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
     """Raise if extracting `member` could write outside the target folder."""
     name = member.name
@@ -139,27 +78,33 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
     elif member.issym() or member.islnk():
         # Refused outright: the datasets hold only files and folders, and links that each look
         # harmless can chain outside the folder (a -> ., b -> a/../x) where no text check sees it.
-        bad = f"link to {member.linkname!r}; the datasets contain only files and folders"
+        bad = f"link to '{shown(member.linkname)}'; the datasets contain only files and folders"
     elif not (member.isfile() or member.isdir()):
         bad = "special file (device, fifo)"
     if bad:
-        raise CorruptArchiveError(f"{archive}: unsafe archive member {name!r} ({bad}); refusing to extract")
+        raise CorruptArchiveError(f"{shown(archive)}: unsafe archive member '{shown(name)}' ({bad}); refusing to extract")
 
 
-def safe_extract(archive: str | Path, dest: str | Path, *, max_bytes: int | None = None,
-                 max_members: int = MAX_MEMBERS) -> None:
-    """Extract a tar archive into `dest`, refusing members that would land outside it, and bombs.
+def safe_extract(archive: str | Path, dest: str | Path, *, fileobj: BinaryIO | None = None,
+                 max_bytes: int | None = None, max_members: int = MAX_MEMBERS) -> None:
+    """Extract a tar archive (read from `fileobj` when given) into `dest`, refusing members that
+    would land outside it, and bombs.
 
     Limits, checked from the archive's index before anything is written: at most `max_members`
     members and `max_bytes` bytes in all (default: 3x the archive's size + 16 MB).
     CorruptArchiveError: the archive is bad (truncated, unsafe, over the limits). OSError: writing
-    failed (a full disk, a name too long) - the archive is fine and is kept.
+    failed (a full disk, a name too long) - the archive is fine.
     """
     archive, dest = Path(archive), Path(dest)
-    if max_bytes is None:
-        max_bytes = 3 * archive.stat().st_size + 16 * _MB
+    with contextlib.ExitStack() as stack:
+        f = fileobj or stack.enter_context(open(archive, "rb"))
+        size = os.fstat(f.fileno()).st_size
+        _extract(f, archive, dest, size, 3 * size + 16 * _MB if max_bytes is None else max_bytes, max_members)
+
+
+def _extract(f: BinaryIO, archive: Path, dest: Path, size: int, max_bytes: int, max_members: int) -> None:
     try:
-        with tarfile.open(archive) as tar:
+        with tarfile.open(fileobj=f, mode="r:*") as tar:
             members = []
             total = 0
             for member in tar:  # reads the index as it goes: a bomb of members stops at the limit
@@ -167,24 +112,54 @@ def safe_extract(archive: str | Path, dest: str | Path, *, max_bytes: int | None
                 members.append(member)
                 total += member.size
                 if len(members) > max_members:
-                    raise CorruptArchiveError(f"{archive}: more than {max_members:,} members; refusing to extract")
+                    raise CorruptArchiveError(f"{shown(archive)}: more than {max_members:,} members; refusing to extract")
                 if total > max_bytes:
-                    raise CorruptArchiveError(f"{archive}: unpacks to more than {max_bytes / _MB:.0f} MB (from a "
-                                              f"{archive.stat().st_size / _MB:.1f} MB archive); refusing to extract")
+                    raise CorruptArchiveError(f"{shown(archive)}: unpacks to more than {max_bytes / _MB:.0f} MB (from a "
+                                              f"{size / _MB:.1f} MB archive); refusing to extract")
             if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.12: the library's own guard
                 tar.extractall(dest, members=members, filter="data")
             else:  # pragma: no cover - older Pythons rely on _check_member alone
                 tar.extractall(dest, members=members)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as err:
         if isinstance(err, getattr(tarfile, "FilterError", ())):
-            raise CorruptArchiveError(f"{archive}: unsafe archive member ({err}); refusing to extract") from err
-        raise CorruptArchiveError(f"{archive}: corrupt or truncated archive ({type(err).__name__}: {err}); "
-                                  "delete it and download again") from err
-    except OSError as err:  # the disk, not the archive: keep the download
-        kept = OSError(f"could not unpack {archive} into {dest.parent} ({err.strerror or err}); the archive "
-                       "is kept: free some space (or fix the path) and run the same command again")
+            raise CorruptArchiveError(f"{shown(archive)}: unsafe archive member ({shown(err)}); refusing to extract") from err
+        raise CorruptArchiveError(f"{shown(archive)}: corrupt or truncated archive ({type(err).__name__}: "
+                                  f"{shown(err)})") from err
+    except OSError as err:  # the disk, not the archive
+        kept = OSError(f"could not unpack {shown(archive)} into {shown(dest.parent)} ({shown(err.strerror or err)}); "
+                       "the archive is kept: free some space (or fix the path) and run the same command again")
         kept.errno = err.errno
         raise kept from err
+
+
+def _listed(names: list[str], limit: int = 5) -> str:
+    text = ", ".join(shown(n) for n in names[:limit]) or "nothing"
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _unpack(f: BinaryIO, archive: Path, name: str, target: Path) -> None:
+    """Unpack the open archive into the dataset folder `target`: whole, with train/ pairs, or not at all."""
+    with atomic_output_dir(target, kind=f"{name} dataset", flag="--root/<name>") as tmp:
+        staging = tmp / ".unpacking"  # beside the build's own files: no member can land on them
+        staging.mkdir()
+        f.seek(0)
+        safe_extract(archive, staging, fileobj=f)
+        held = sorted(p.name + "/" * p.is_dir() for p in staging.iterdir())
+        inner = staging / name  # the official archives hold one folder named like the dataset
+        entries = [*inner.iterdir(), *(p for p in staging.iterdir() if p != inner)] if inner.is_dir() \
+            else list(staging.iterdir())
+        for entry in entries:
+            if entry.name in (OWNER_MARKER, PARTIAL_SENTINEL) or os.path.lexists(tmp / entry.name):
+                raise CorruptArchiveError(f"{shown(archive)}: holds '{shown(entry.name)}' twice, or a name this "
+                                          "library keeps for itself; refusing to extract")
+            entry.rename(tmp / entry.name)
+        if inner.is_dir():
+            inner.rmdir()
+        staging.rmdir()
+        train = tmp / "train"
+        if not (train.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in train.iterdir())):
+            raise CorruptArchiveError(f"{shown(archive)}: holds no train/ pairs (it held: {_listed(held)}), "
+                                      f"so it is no {name} dataset")
 
 
 def download_dataset(name: str, root: str | Path | None = None, *, base_url: str = DEFAULT_URL,
@@ -196,39 +171,42 @@ def download_dataset(name: str, root: str | Path | None = None, *, base_url: str
         root (path)          -- parent folder (None: `default_data_dir()`).
         base_url (str)       -- server folder holding `<name>.tar.gz`.
         progress (bool)      -- show a progress bar.
-        keep_archive (bool)  -- keep the .tar.gz after a successful extraction.
+        keep_archive (bool)  -- keep the downloaded .tar.gz after a successful extraction.
 
     Does nothing when `<root>/<name>/train` already exists; a `<root>/<name>` folder of other files
-    is refused, never replaced. A corrupt archive is deleted (the next run downloads it again); one
-    that could not be unpacked for lack of space is kept; an interrupted download is kept as
-    `.part` and resumed.
+    is refused, never replaced. Only a download this command made (its marker proves it) is ever
+    deleted: when it is corrupt, or once unpacked. A `<name>.tar.gz` someone else put there is
+    unpacked and kept, or refused and left as it is. An interrupted download is kept as `.part` and
+    resumed; an archive that could not be unpacked for lack of space is kept.
     """
     if name not in OFFICIAL_DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(OFFICIAL_DATASETS)}")
+        raise ValueError(f"unknown dataset {shown(name)!r}: choose one of {', '.join(OFFICIAL_DATASETS)}")
     root = Path(root) if root is not None else default_data_dir()
     target = root / name
     if (target / "train").is_dir():
         return target
     root.mkdir(parents=True, exist_ok=True)
     archive = root / f"{name}.tar.gz"
-    if not archive.exists():
-        _download(f"{base_url.rstrip('/')}/{name}.tar.gz", archive, progress=progress,
-                  max_bytes=max_download_bytes(name))
-    try:
-        with atomic_output_dir(target, kind=f"{name} dataset", flag="--root/<name>") as tmp:
-            safe_extract(archive, tmp)
-            inner = tmp / name
-            if inner.is_dir():  # the official archives hold one folder named like the dataset
-                for child in inner.iterdir():
-                    child.rename(tmp / child.name)
-                inner.rmdir()
-            if not any(tmp.iterdir()):
-                raise CorruptArchiveError(f"{archive}: the archive is empty")
-    except CorruptArchiveError:
-        archive.unlink(missing_ok=True)  # a bad archive must not be "resumed" next time
-        raise
-    if not keep_archive:
-        archive.unlink(missing_ok=True)
+    with exclusive_lock(root / f".{name}.tar.gz.lock", wait=True):
+        if (target / "train").is_dir():  # another process unpacked it while we waited
+            return target
+        f, ours = open_download(f"{base_url.rstrip('/')}/{name}.tar.gz", archive, progress=progress,
+                                max_bytes=max_download_bytes(name))
+        with f:
+            try:
+                _unpack(f, archive, name, target)
+            except CorruptArchiveError as err:
+                if not ours:
+                    raise CorruptArchiveError(f"{err}. {shown(archive)} is not a complete {name} archive and was not "
+                                              "downloaded by this command; it is left as it is: move it away and run "
+                                              "the same command again to download it") from None
+                discard_download(archive, archive, f.fileno())
+                raise CorruptArchiveError(f"{err}; the download is deleted: run the same command again to "
+                                          "download it again") from None
+            if not ours:
+                log.info(f"{shown(archive)}: unpacked and kept (this command did not download it)")
+            elif not keep_archive:
+                discard_download(archive, archive, f.fileno())
     return target
 
 
@@ -256,25 +234,35 @@ def _kaggle_credentials() -> bool:
 def download_carvana(root: str | Path | None = None) -> Path:
     """Fetch Carvana's train images and masks through the Kaggle API; returns `<root>/carvana`.
 
-    Without the `kaggle` package or credentials it raises RuntimeError explaining where to put
-    the files by hand.
+    Only a missing `train/` or `train_masks/` is fetched: each zip is downloaded and unpacked in a
+    temporary folder of its own and its folder renamed into place, so nothing a user put into
+    `<root>/carvana` (a zip fetched by hand, their own images) is ever replaced or deleted. Without
+    the `kaggle` package or credentials it raises RuntimeError explaining where to put the files.
     """
     root = (Path(root) if root is not None else default_data_dir()) / "carvana"
     url = f"https://www.kaggle.com/c/{CARVANA_COMPETITION}"
-    if (root / "train").is_dir() and (root / "train_masks").is_dir():
+    missing = [folder for folder in ("train", "train_masks") if not os.path.lexists(root / folder)]
+    if not missing:
         return root
     try:
         import kaggle  # noqa: F401  (authenticates on import; raises without credentials)
     except Exception as err:  # ImportError, or the package's own OSError about credentials
-        raise RuntimeError(CARVANA_HELP.format(url=url, root=root)) from err
+        raise RuntimeError(CARVANA_HELP.format(url=url, root=shown(root))) from err
     if not _kaggle_credentials():
-        raise RuntimeError(CARVANA_HELP.format(url=url, root=root))
+        raise RuntimeError(CARVANA_HELP.format(url=url, root=shown(root)))
     root.mkdir(parents=True, exist_ok=True)
-    for member in ("train.zip", "train_masks.zip"):
-        kaggle.api.competition_download_file(CARVANA_COMPETITION, member, path=str(root))
-        with zipfile.ZipFile(root / member) as zf:
-            zf.extractall(root)  # zipfile strips '..' and absolute paths itself
-        (root / member).unlink()
+    for folder in missing:
+        with tempfile.TemporaryDirectory(dir=root, prefix=f".{folder}.", suffix=".partial") as tmp:
+            kaggle.api.competition_download_file(CARVANA_COMPETITION, f"{folder}.zip", path=tmp)
+            with zipfile.ZipFile(Path(tmp) / f"{folder}.zip") as zf:
+                if sum(info.file_size for info in zf.infolist()) > 3 * os.path.getsize(zf.filename) + 16 * _MB \
+                        or len(zf.infolist()) > MAX_MEMBERS:
+                    raise RuntimeError(f"{folder}.zip from Kaggle unpacks to far more than its size; refusing it")
+                zf.extractall(Path(tmp) / "unpacked")  # zipfile strips '..' and absolute paths itself
+            unpacked = Path(tmp) / "unpacked" / folder
+            if not unpacked.is_dir():
+                raise RuntimeError(f"{folder}.zip from Kaggle holds no {folder}/ folder; nothing was changed")
+            if os.path.lexists(root / folder):
+                raise RuntimeError(f"{shown(root / folder)}: appeared meanwhile; it is left as it is")
+            unpacked.rename(root / folder)
     return root
-
-
