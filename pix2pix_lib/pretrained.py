@@ -5,7 +5,10 @@
 fetches `<name>.pth` from the address the reference's `scripts/download_pix2pix_model.sh` uses
 (with the datasets' download machinery: progress, resume, size limit) and writes `<out>/<name>.pt`,
 a "pix2pix-generator/1" file that `load_generator`, `generate`, `evaluate`, `colorize` and the
-canvas read. Nothing of the reference's code runs: its file is read as plain tensors.
+canvas read. Nothing of the reference's code runs: its file is read as plain tensors. A file that
+is no reference U-Net is refused in one line naming it: not a dict of named tensors, keys or shapes
+of another network (or of one too large to build), integers where floats belong, NaN or infinite
+values, and finite weights that paint NaN or one flat colour on a test input.
 
 The mapping. The reference builds its U-Net recursively (`UnetSkipConnectionBlock`), ours as two
 lists; the parameters are the same (54,413,955 at 256 px), under other names:
@@ -27,9 +30,9 @@ from pathlib import Path
 
 import torch
 
-from .data.download import _download
+from .data.fetch import discard_download, open_download
+from .files import RefusedError, exclusive_lock, shown
 from .models import build_generator
-from .files import RefusedError
 from .weights import load_plain, save_generator
 
 DEFAULT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch"
@@ -48,6 +51,10 @@ MAX_BYTES = 300 * 2**20  # the files are ~218 MB (54M float32 parameters)
 # The sketch style of the edge models' training inputs (preprocess.measure_sketch_style on 64 of the
 # official edges2shoes training pairs' HED edges): a doodle is thinned and framed to this.
 SKETCH_STYLES = {"edges2shoes": {"stroke_width_at_256": 0.75, "fill": 0.965, "measured_on": 64}}
+_SUFFIXES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+# What a reference U-Net file may describe (the reference's own are 256 px, ngf 64): nothing larger
+# is built, so a small file claiming a huge network cannot exhaust the memory.
+MIN_DEPTH, MAX_DEPTH, MAX_NGF = 3, 9, 128
 
 
 def _level_prefixes(depth: int) -> list[str]:
@@ -58,8 +65,8 @@ def _level_prefixes(depth: int) -> list[str]:
     return prefixes
 
 
-def reference_to_ours(state: dict, depth: int) -> dict:
-    """A reference `UnetGenerator` state dict (batch norm, depth = num_downs) -> our UNetGenerator's."""
+def reference_names(depth: int) -> dict[str, str]:
+    """Our UNetGenerator's module names -> the reference `UnetGenerator`'s (batch norm, depth = num_downs)."""
     p = _level_prefixes(depth)
     names: dict[str, str] = {"encoder.0.0": p[0] + "0", "to_image.0": p[0] + "3"}
     for i in range(1, depth - 1):  # encoder blocks with a norm: level i's down conv and down norm
@@ -69,22 +76,28 @@ def reference_to_ours(state: dict, depth: int) -> dict:
     for j in range(1, depth - 1):  # decoder j is level depth-1-j's up conv and up norm
         level = depth - 1 - j
         names[f"decoder.{j}.0"], names[f"decoder.{j}.1"] = p[level] + "5", p[level] + "6"
+    return names
+
+
+def reference_to_ours(state: dict, depth: int) -> dict:
+    """A reference `UnetGenerator` state dict (batch norm, depth = num_downs) -> our UNetGenerator's."""
+    names = reference_names(depth)
     ours = {}
     for our_name, ref_name in names.items():
-        for suffix in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+        for suffix in _SUFFIXES:
             key = f"{ref_name}.{suffix}"
             if key in state:
                 ours[f"{our_name}.{suffix}"] = state[key]
             elif suffix == "num_batches_tracked" and f"{ref_name}.running_mean" in state:
                 ours[f"{our_name}.{suffix}"] = torch.tensor(0)  # files from before PyTorch 0.4 lack it
     for our_name in [f"decoder.{j}.0" for j in range(1, depth - 1)] + ["to_image.0"]:
-        w = ours[f"{our_name}.weight"]  # (in, out, 4, 4): in = [skip, up] there, [up, skip] here
-        half = w.shape[0] // 2
-        ours[f"{our_name}.weight"] = torch.cat([w[half:], w[:half]])
-    unused = sorted(set(state) - {f"{r}.{s}" for r in names.values()
-                                  for s in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")})
+        w = ours.get(f"{our_name}.weight")  # (in, out, 4, 4): in = [skip, up] there, [up, skip] here
+        if w is not None and w.ndim == 4:
+            ours[f"{our_name}.weight"] = torch.cat([w[w.shape[0] // 2:], w[:w.shape[0] // 2]])
+    unused = sorted(set(state) - {f"{r}.{s}" for r in names.values() for s in _SUFFIXES})
     if unused:
-        raise ValueError(f"not a reference U-Net of depth {depth}: {len(unused)} keys left over ({unused[:3]})")
+        raise ValueError(f"not a reference U-Net of depth {depth}: {len(unused)} keys left over "
+                         f"({', '.join(shown(k) for k in unused[:3])})")
     return ours
 
 
@@ -93,20 +106,73 @@ def depth_of(state: dict) -> int:
     return max(key.count("model.") for key in state) - 1  # "model.model." is level 0
 
 
+def _plain_state(data, path: Path) -> dict:
+    """The file's contents as {str: tensor} without DataParallel's "module." prefix, or one line why not."""
+    where = f"{shown(path)}: not a reference generator (a state dict of a pix2pix UnetGenerator)"
+    if not isinstance(data, dict) or not data:
+        raise ValueError(f"{where}: it holds {'an empty dict' if isinstance(data, dict) else 'a ' + type(data).__name__}")
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise ValueError(f"{where}: its key {shown(repr(key))[:60]} is of type {type(key).__name__}, not a name")
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{where}: '{shown(key)[:60]}' holds a value of type {type(value).__name__}, not a tensor")
+    return {k.removeprefix("module."): v for k, v in data.items()}  # saved from DataParallel
+
+
+def _fits(state: dict, generator: torch.nn.Module, depth: int, path: Path) -> None:
+    """One line when `state` lacks, adds or mis-shapes a key of the reference U-Net `generator` mirrors."""
+    names = reference_names(depth)
+    expected = {f"{names[k.rsplit('.', 1)[0]]}.{k.rsplit('.', 1)[1]}": v for k, v in generator.state_dict().items()}
+    checks = (  # in this order: shapes are known good before any tensor's values are read
+        ("missing", lambda: [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]),
+        ("unexpected", lambda: [k for k in state if k not in expected]),
+        ("of another shape", lambda: [f"{k} {tuple(state[k].shape)} instead of {tuple(v.shape)}"
+                                      for k, v in expected.items() if k in state and state[k].shape != v.shape]),
+        ("not of plain float numbers", lambda: [f"{k} ({state[k].dtype})" for k, v in expected.items() if k in state and (
+            state[k].layout != torch.strided or state[k].is_floating_point() != v.is_floating_point())]),
+        ("holding NaN or infinity", lambda: [k for k, v in state.items()
+                                             if v.is_floating_point() and not bool(torch.isfinite(v).all())]),
+    )
+    for what, find in checks:
+        if keys := find():
+            listed = ", ".join(shown(k) for k in keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+            raise ValueError(f"{shown(path)}: not the weights of a reference U-Net of depth {depth}: {len(keys)} "
+                             f"key{'s' * (len(keys) > 1)} {what} ({listed}); it is refused")
+
+
+def _check_output(generator: torch.nn.Module, path: Path) -> None:
+    """Refuse weights that are finite yet paint NaN or one flat colour (1e38 weights, negative variances)."""
+    size = 2**generator.depth
+    x = torch.rand(1, generator.in_channels, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        y = generator.eval()(x)
+    if not bool(torch.isfinite(y).all()) or float(y.max() - y.min()) < 1e-4:
+        raise ValueError(f"{shown(path)}: the converted generator paints {'NaN' if y.isnan().any() else 'one flat colour'} "
+                         "for a test input: the weights are broken (a diverged run, or not weights at all); refused")
+
+
 def convert_reference_generator(path: str | Path, out: str | Path, *, name: str = "", source: str = "") -> Path:
-    """A reference generator file (`latest_net_G.pth`) -> our weights file at `out`."""
+    """A reference generator file (`latest_net_G.pth`) -> our weights file at `out`.
+
+    Refused with one line naming the file: anything but a dict of tensors, keys or shapes of another
+    network, integer tensors where floats belong, NaN or infinite weights, and weights that paint
+    NaN or a flat picture.
+    """
     path = Path(path)
-    state = load_plain(path, "reference generator file")
-    if not isinstance(state, dict) or not state:
-        raise ValueError(f"{path}: not a generator state dict")
-    state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
-    depth = depth_of(state)
-    ngf = int(state["model.model.0.weight"].shape[0])
-    config = {"image_size": 2**depth, "ngf": ngf, "norm": "batch", "skips": True, "dropout": True,
-              "in_channels": int(state["model.model.0.weight"].shape[1]),
-              "out_channels": int(state["model.model.3.weight"].shape[1]), "layout": "reference"}
+    state = _plain_state(load_plain(path, "reference generator file"), path)
+    depth, first, last = depth_of(state), state.get("model.model.0.weight"), state.get("model.model.3.weight")
+    if not (MIN_DEPTH <= depth <= MAX_DEPTH and first is not None and first.ndim == 4 and last is not None
+            and last.ndim == 4 and 0 < first.shape[0] <= MAX_NGF and 0 < first.shape[1] <= 4 and 0 < last.shape[1] <= 4):
+        raise ValueError(f"{shown(path)}: not the weights of a reference U-Net for {2**MIN_DEPTH} to {2**MAX_DEPTH} px "
+                         f"(model.model.0.weight and model.model.3.weight, 1-{MAX_NGF} filters, 1-4 channels): "
+                         "it is refused")
+    config = {"image_size": 2**depth, "ngf": int(first.shape[0]), "norm": "batch", "skips": True, "dropout": True,
+              "in_channels": int(first.shape[1]), "out_channels": int(last.shape[1]), "layout": "reference"}
     generator = build_generator(**config)
-    generator.load_state_dict(reference_to_ours(state, depth))
+    _fits(state, generator, depth, path)
+    generator.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in reference_to_ours(state, depth).items()})
+    _check_output(generator, path)
     direction, task, data = REFERENCE_MODELS.get(name, ("AtoB", "", "its training data"))
     extra = {"source": source or str(path), "reference_model": name, "direction": direction, "task": task,
              "data_licence": {"license": _TERMS.format(data=data)},
@@ -124,21 +190,30 @@ def _converted(path: Path, name: str) -> bool:
 
 
 def download_model(name: str, out_dir: str | Path, *, base_url: str = DEFAULT_URL, progress: bool = True) -> Path:
-    """Download a reference pretrained generator by name and convert it: returns `<out_dir>/<name>.pt`."""
+    """Download a reference pretrained generator by name and convert it: returns `<out_dir>/<name>.pt`.
+
+    The reference's file is downloaded beside it as `.<name>.reference.pth` (fetch.py: resumed when
+    interrupted, its marker proving it ours) and deleted once converted or refused; a file of that
+    name this command did not download is refused and left as it is.
+    """
     if name not in REFERENCE_MODELS:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(REFERENCE_MODELS)}")
+        raise ValueError(f"unknown model {shown(name)!r}: choose one of {', '.join(REFERENCE_MODELS)}")
     out_dir = Path(out_dir)
     target = out_dir / f"{name}.pt"
     out_dir.mkdir(parents=True, exist_ok=True)
     if target.exists() and not _converted(target, name):
-        raise RefusedError(f"{target}: exists and is not the converted {name} model; it is left as it is "
+        raise RefusedError(f"{shown(target)}: exists and is not the converted {name} model; it is left as it is "
                            "(choose another --out)")
     raw = out_dir / f".{name}.reference.pth"
     url = f"{base_url.rstrip('/')}/{name}.pth"
-    if not raw.exists():
-        _download(url, raw, progress=progress, max_bytes=MAX_BYTES)
-    try:
-        convert_reference_generator(raw, target, name=name, source=url)
-    finally:
-        raw.unlink(missing_ok=True)  # converted, or not a model (an HTML error page...): never reused
+    with exclusive_lock(out_dir / f".{name}.reference.pth.lock", wait=True):
+        f, ours = open_download(url, raw, progress=progress, max_bytes=MAX_BYTES)
+        with f:
+            if not ours:
+                raise RefusedError(f"{shown(raw)}: was not downloaded by this command; it is left as it is: move it "
+                                   "away and run the same command again")
+            try:
+                convert_reference_generator(raw, target, name=name, source=url)
+            finally:
+                discard_download(raw, raw, f.fileno())  # converted, or not a model (an HTML page...): never reused
     return target

@@ -17,11 +17,14 @@ import types
 import zipfile
 
 import pytest
+import torch
 
+from pix2pix_lib import pretrained
 from pix2pix_lib.cli import main
 from pix2pix_lib.data import download_dataset
 from pix2pix_lib.data.download import download_carvana
 from test_download import PAYLOAD, _good, _Server, _tar_bytes
+from test_pretrained import _reference_state
 
 
 @pytest.fixture
@@ -259,3 +262,70 @@ def test_carvana_fetches_only_what_is_missing_and_never_replaces_a_users_file(tm
     assert (root / "train.zip").read_bytes() == b"my half-finished browser download"
     assert (root / "train_masks" / "car_01_mask.gif").read_bytes() == b"kaggle"
     assert _names(root) == ["train", "train.zip", "train_masks"]
+
+
+# --- 4. download-model on files that are no reference U-Net ------------------------------------------------
+def _saved(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _altered(change):
+    return {k: change(k, v) for k, v in _reference_state(scale=8).items()}
+
+
+BAD_MODELS = {
+    "empty file": b"",
+    "a list": [torch.zeros(3)],
+    "an empty dict": {},
+    "a non-string key": {1: torch.zeros(3)},
+    "numbers, not tensors": {"model.model.0.weight": 1.5, "other": [1, 2]},
+    "another network's keys": {"conv.weight": torch.zeros(8, 3, 4, 4), "fc.bias": torch.zeros(3)},
+    "a key missing": {k: v for k, v in _reference_state(scale=8).items() if k != "model.model.1.model.2.weight"},
+    "a wrong shape": _altered(lambda k, v: torch.zeros(8, 3, 3, 3) if k == "model.model.0.weight" else v),
+    "a 1-D first conv": _altered(lambda k, v: torch.zeros(8) if k == "model.model.0.weight" else v),
+    "int8 tensors": _altered(lambda k, v: v.to(torch.int8) if v.is_floating_point() else v),
+    "complex tensors": _altered(lambda k, v: v.to(torch.complex64) if v.is_floating_point() else v),
+    "a NaN weight": _altered(lambda k, v: v.clone().fill_(float("nan")) if k == "model.model.0.weight" else v),
+    "an infinite mean": _altered(lambda k, v: v.clone().fill_(float("inf")) if k.endswith("running_mean") else v),
+    "all values 1e38": _altered(lambda k, v: torch.full_like(v, 1e38) if v.is_floating_point() else v),
+    "negative variances": _altered(lambda k, v: -torch.ones_like(v) if k.endswith("running_var") else v),
+    "all zeros (a flat picture)": _altered(lambda k, v: torch.zeros_like(v) if v.is_floating_point() else v),
+    "levels of another depth": {k.replace("model.model.1.model.3.", "model.model.1.model."): v
+                                for k, v in _reference_state(scale=8).items()},
+    "a small file claiming huge tensors": {"model.model.0.weight": torch.zeros(1, 1, 1, 1).expand(4096, 3, 4, 4),
+                       "model.model.3.weight": torch.zeros(8192, 3, 4, 4)[:1].expand(8192, 3, 4, 4)},
+}
+
+
+@pytest.fixture
+def model_server():
+    s = _Server()
+    s.url = s.url.replace("/datasets", "/models-pytorch")
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("case", list(BAD_MODELS))
+def test_download_model_refuses_a_file_that_is_no_reference_u_net_in_one_line(model_server, tmp_path, capsys, case):
+    content = BAD_MODELS[case]
+    model_server.files["edges2shoes.pth"] = content if isinstance(content, bytes) else _saved(content)
+    out = tmp_path / "w"
+    assert main(["download-model", "edges2shoes", "--out", str(out), "--base-url", model_server.url]) == 2
+    err = capsys.readouterr().err  # after the progress bar: one line
+    assert err.count("error: ") == 1, err
+    message = err.split("error: ")[1]
+    assert message.endswith("\n") and message[:-1].isprintable() and ".edges2shoes.reference.pth" in message
+    assert list(out.iterdir()) == []  # nothing converted, the download deleted (it was ours)
+
+
+def test_download_model_leaves_a_file_it_did_not_download(model_server, tmp_path):
+    model_server.files["edges2shoes.pth"] = _saved(_reference_state(scale=8))
+    out = tmp_path / "w"
+    out.mkdir()
+    (out / ".edges2shoes.reference.pth").write_bytes(b"someone's file")
+    with pytest.raises(OSError, match="was not downloaded by this command; it is left as it is"):
+        pretrained.download_model("edges2shoes", out, base_url=model_server.url, progress=False)
+    assert (out / ".edges2shoes.reference.pth").read_bytes() == b"someone's file"
+    assert _names(out) == [".edges2shoes.reference.pth"]
