@@ -1,13 +1,16 @@
 """Sketch -> colour image: the generator run in eval or paper mode, on one drawing or a folder of them.
 
 Every sketch is first brought to what the generator was trained on (`preprocess.py`); the
-weights file is read by `weights.load_generator`. Files that `generate` writes carry a tag, so a
-later run replaces its own pictures and nothing else.
+weights file is read by `weights.load_generator`. Files that `generate` writes carry a tag with
+the hash of their pixels, so a later run replaces its own unchanged pictures and nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
+import re
 from pathlib import Path
 
 import torch
@@ -15,8 +18,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from torch import nn
 
-from .files import RefusedError
-from .imaging import IMAGE_SUFFIXES, open_image, save_image_atomic, tensor_to_pil
+from .files import RefusedError, atomic_path, shown
+from .imaging import IMAGE_FORMATS, IMAGE_SUFFIXES, open_image, tensor_to_pil
 from .preprocess import input_from_steps, preprocess_sketch, preprocess_steps
 
 
@@ -122,35 +125,77 @@ def side_by_side(*images: Image.Image, gap: int = 4) -> Image.Image:
     return row
 
 
-# Pictures `generate` writes carry this text (a PNG text chunk, a JPEG comment): a later run may
-# replace a file that has it, and refuses (without --force) to replace any other file.
+# Pictures `generate` writes carry this text and the SHA-256 of their pixels as they decode (a PNG
+# text chunk, a JPEG or GIF comment, WebP or TIFF XMP, after a BMP's pixel data). A later run
+# replaces a file only while its pixels still hash the same: a result retouched in an editor that
+# kept the tag (GIMP keeps JPEG comments) is no longer ours, and nothing without the tag ever was.
 RESULT_TAG = "made by pix2pix_lib generate"
+_TAG = re.compile(re.escape(RESULT_TAG).encode() + rb"; pixels sha256 ([0-9a-f]{64})")
+MAX_RESULT_BYTES = 256 * 2**20  # a picture of ours is far smaller; a larger file is not read
+
+
+def pixel_digest(image: Image.Image) -> str:
+    """SHA-256 of an image's size and RGBA pixels (any mode: a palette GIF hashes by its colours)."""
+    return hashlib.sha256(b"%dx%d:" % image.size + image.convert("RGBA").tobytes()).hexdigest()
+
+
+def result_state(path: Path) -> str:
+    """"ours": a picture an earlier `generate` wrote, unchanged since; "edited": it carries the tag but
+    its pixels changed; "other": anything else (no tag, no picture of our formats, unreadable)."""
+    try:
+        with open(path, "rb") as file:  # read once: the tag and the pixels come from the same bytes
+            data = file.read(MAX_RESULT_BYTES + 1)
+        tags = {m.decode() for m in _TAG.findall(data)}
+        fmt = IMAGE_FORMATS.get(path.suffix.lower())
+        if not tags or fmt is None or len(data) > MAX_RESULT_BYTES:
+            return "other"
+        image = open_image(data, formats=(fmt,), name=shown(path))  # our formats only: none other is ours
+    except (OSError, ValueError, SyntaxError):
+        return "other"
+    return "ours" if pixel_digest(image) in tags else "edited"
 
 
 def made_by_generate(path: Path) -> bool:
-    """True when `path` is a picture an earlier `generate` wrote (it carries RESULT_TAG)."""
-    try:
-        info = open_image(path).info  # our formats only: a file that is none of them is not ours
-        tag = info.get("Software") or info.get("comment") or b""
-    except (OSError, ValueError, SyntaxError):
-        return False
-    return (tag.decode(errors="replace") if isinstance(tag, bytes) else str(tag)) == RESULT_TAG
+    """True when `path` is a picture an earlier `generate` wrote and nobody changed since (`result_state`)."""
+    return result_state(path) == "ours"
 
 
 def save_result(image: Image.Image, dst: str | Path) -> Path:
-    """Save a generated picture, tagged with RESULT_TAG (PNG text chunk or JPEG comment), atomically."""
+    """Save a generated picture in the format its suffix names, tagged with the hash of its pixels, atomically."""
     dst = Path(dst)
+    fmt = IMAGE_FORMATS.get(dst.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{shown(dst)}: generate writes {', '.join(IMAGE_FORMATS)} pictures; choose one of those")
+    # The pixels are hashed as they decode (JPEG and WebP are lossy, GIF has a palette); the tag
+    # is metadata, so writing it changes none of them.
+    digest = pixel_digest(open_image(_encoded(image, fmt, ""), formats=(fmt,)))
+    with atomic_path(dst) as tmp:
+        tmp.write_bytes(_encoded(image, fmt, f"{RESULT_TAG}; pixels sha256 {digest}"))
+    return dst
+
+
+def _encoded(image: Image.Image, fmt: str, tag: str) -> bytes:
+    """`image` as `fmt` bytes, carrying `tag` where the format keeps text (a BMP: after its pixel data)."""
     info = PngInfo()
-    info.add_text("Software", RESULT_TAG)
-    tagged = {".png": {"pnginfo": info}, ".jpg": {"comment": RESULT_TAG}, ".jpeg": {"comment": RESULT_TAG}}
-    return save_image_atomic(image, dst, **tagged.get(dst.suffix.lower(), {}))
+    info.add_text("Software", tag)
+    where = {"PNG": {"pnginfo": info}, "JPEG": {"comment": tag}, "GIF": {"comment": tag},
+             "WEBP": {"xmp": tag.encode()}, "TIFF": {"tiffinfo": {700: tag.encode()}}}
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **(where.get(fmt, {}) if tag else {}))
+    return buffer.getvalue() + (b"\n" + tag.encode() if fmt == "BMP" and tag else b"")
 
 
 def _refuse_overwrite(dst: Path, force: bool) -> None:
     if dst.is_dir():
-        raise RefusedError(f"{dst}: -o names a folder; give a file name (or pass a folder of sketches)")
-    if dst.exists() and not force and not made_by_generate(dst):
-        raise RefusedError(f"{dst}: exists and was not written by generate; it is left as it is "
+        raise RefusedError(f"{shown(dst)}: -o names a folder; give a file name (or pass a folder of sketches)")
+    if dst.suffix.lower() not in IMAGE_FORMATS:
+        raise ValueError(f"{shown(dst)}: generate writes {', '.join(IMAGE_FORMATS)} pictures; choose one of those")
+    state = "ours" if force or not (dst.exists() or dst.is_symlink()) else result_state(dst)
+    if state == "edited":
+        raise RefusedError(f"{shown(dst)}: generate wrote it, but its pixels changed since (edited?); it is kept "
+                           "(choose another -o, or pass --force to replace it)")
+    if state == "other":
+        raise RefusedError(f"{shown(dst)}: exists and was not written by generate; it is left as it is "
                            "(choose another -o, or pass --force to replace it)")
 
 
@@ -179,18 +224,18 @@ def plan_outputs(src: str | Path, out: str | Path, *, force: bool = False) -> li
     """
     src, out = Path(src), Path(out)
     if not src.exists():
-        raise FileNotFoundError(f"{src}: no such sketch file or folder")
+        raise FileNotFoundError(f"{shown(src)}: no such sketch file or folder")
     if out.exists() and out.resolve() == src.resolve():
-        raise RefusedError(f"{out}: -o is the input itself; writing there would replace "
+        raise RefusedError(f"{shown(out)}: -o is the input itself; writing there would replace "
                            f"{'the sketches' if src.is_dir() else 'the drawing'} with the colouring. Choose another -o")
     if not src.is_dir():
         _refuse_overwrite(out, force)
         return [(src, out)]
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
-        raise FileNotFoundError(f"{src}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        raise FileNotFoundError(f"{shown(src)}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     if out.suffix.lower() in IMAGE_SUFFIXES or (out.exists() and not out.is_dir()):
-        raise ValueError(f"{out}: with a folder of sketches, -o must be a folder")
+        raise ValueError(f"{shown(out)}: with a folder of sketches, -o must be a folder")
     names = output_names(files)
     plan = [(path, out / names[path]) for path in files]
     for _, dst in plan:
