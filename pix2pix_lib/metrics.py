@@ -20,6 +20,7 @@ cache, or the path in $PIX2PIX_FID_WEIGHTS / $PIX2PIX_LPIPS_WEIGHTS); otherwise 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -32,12 +33,11 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 from .imaging import unnormalize_to_zero_to_one
 from .data.paired import PairedImageDataset
 from .runtime import select_device
-from .weights import load_generator, load_plain
+from .files import shown
+from .weights import check_finite, check_record, load_generator, load_plain, load_state_exactly
 
 EVALUATION_FORMAT = "pix2pix-evaluation/1"  # the report `evaluate --json` writes (and may replace)
 METRICS = ("l1", "l1_changed", "psnr", "ssim", "sharpness", "colourfulness")
-PERCEPTUAL_EVALUATION_FORMAT = "pix2pix-evaluation/1"  # the report `evaluate --json` writes (and may replace)
-METRICS = ("fid", "lpips")
 # Which way each metric is better: the one place that says it (tables, plots, the paper checks).
 # sharpness and colourfulness are ratios to the target's: 1 is best, both below (blur, grey) and
 # above (noise, garish colour) are worse.
@@ -184,50 +184,58 @@ def build_fid(weights: str | Path | None = None, *, features: nn.Module | None =
         return FrechetInceptionDistance(feature=features, normalize=True), "ok: custom feature extractor"
     path = Path(weights) if weights is not None else perceptual_weights_path("fid")
     if not path.is_file():
-        return None, f"skipped: weights not found at {path}"
+        return None, f"skipped: weights not found at {shown(path)}"
     try:
         import torch_fidelity  # noqa: F401  (torchmetrics' Inception lives in this package)
     except ImportError:
         return None, "skipped: torch-fidelity is not installed (pip install torch-fidelity)"
-    # torch-fidelity opens the file with weights_only=False (pickled code would run); only a file
-    # that loads as plain tensors here is handed to it.
-    try:
+    try:  # read once, as plain tensors (a pickle of objects, a truncated or foreign file: skipped)
         state = load_plain(path, "weights file")
-    except ValueError as err:  # a pickle of objects, a truncated or foreign file
+        check_record(state, {"*": torch.Tensor}, path, "Inception weights file")
+        check_finite(state, path)
+    except ValueError as err:
         return None, f"skipped: {err}"
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        return None, f"skipped: {path} is not a state dict of tensors"
-    metric = FrechetInceptionDistance(feature=2048, normalize=True, feature_extractor_weights_path=str(path))
-    return metric, f"ok: {path}"
+    # torch-fidelity opens its file with weights_only=False (pickled code would run), so it never
+    # sees `path`, which could be swapped after our check: it gets our copy of the tensors just read,
+    # in a private temporary folder (mode 0700) that only this user can write to.
+    with tempfile.TemporaryDirectory(prefix="pix2pix-fid-") as private:
+        torch.save(state, Path(private) / "inception.pth")
+        try:
+            metric = FrechetInceptionDistance(feature=2048, normalize=True,
+                                              feature_extractor_weights_path=str(Path(private) / "inception.pth"))
+        except RuntimeError as err:  # load_state_dict: missing, unexpected or mis-shaped keys
+            why = str(err).splitlines()[0][:120]
+            return None, f"skipped: {shown(path)}: not torch-fidelity's Inception weights ({why})"
+    return metric, f"ok: {shown(path)}"
 
 
 def build_lpips(weights: str | Path | None = None):
     """LPIPS (AlexNet backbone) from a local torchvision AlexNet file -> (network or None, status).
 
-    The small linear heads ship inside torchmetrics; only the backbone is a separate file. Either
-    a full AlexNet state dict or only its `features.*` entries will do.
+    The small linear heads ship inside torchmetrics; only the backbone is a separate file: a full
+    AlexNet state dict or its `features.*` entries, read once as plain tensors that must fit and be sane.
     """
     # torchmetrics' public LPIPS class always asks torchvision for the pretrained backbone (a
     # download when missing); its inner module (_LPIPS) can start from a random backbone we fill in.
     path = Path(weights) if weights is not None else perceptual_weights_path("lpips")
     if not path.is_file():
-        return None, f"skipped: weights not found at {path}"
+        return None, f"skipped: weights not found at {shown(path)}"
     try:
         state = load_plain(path, "weights file")
     except ValueError as err:  # a pickle of objects, a truncated or foreign file
         return None, f"skipped: {err}"
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     if not isinstance(state, dict):
-        return None, f"skipped: {path} is not a state dict of tensors"
+        return None, f"skipped: {shown(path)} is not a state dict of tensors"
     network = _LPIPS(pretrained=True, net="alex", pnet_rand=True)
     backbone = {}
     for name in network.net.state_dict():  # "slice2.3.weight" is torchvision's "features.3.weight"
         key = "features." + name.split(".", 1)[1]
         if key not in state:
-            raise ValueError(f"{path}: not torchvision AlexNet weights (no {key!r})")
+            raise ValueError(f"{shown(path)}: not torchvision AlexNet weights (no {key!r})")
         backbone[name] = state[key]
-    network.net.load_state_dict(backbone)
-    return network.eval(), f"ok: {path}"
+    load_state_exactly(network.net, backbone, path, "AlexNet")
+    return network.eval(), f"ok: {shown(path)}"
 
 
 class PerceptualMetrics:
@@ -302,9 +310,9 @@ def evaluate_weights(weights: str | Path, data: str | Path, *, split: str = "val
 
     weights, data = Path(weights), Path(data)
     if not weights.is_file():
-        raise FileNotFoundError(f"{weights}: no such weights file")
+        raise FileNotFoundError(f"{shown(weights)}: no such weights file")
     if not (data / split).is_dir():
-        raise FileNotFoundError(f"{data / split}: no such dataset folder (expected A|B images in "
+        raise FileNotFoundError(f"{shown(data / split)}: no such dataset folder (expected A|B images in "
                                 f"<data>/{split}/; build the default one with `python -m pix2pix_lib build-openmoji`)")
     if batch_size < 1 or (max_images is not None and max_images < 1):
         raise ValueError(f"batch_size and max_images must be >= 1, got {batch_size} and {max_images}")

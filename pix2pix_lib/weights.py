@@ -4,11 +4,10 @@
     checkpoint       {"format", "config": the whole TrainConfig, both networks, optimisers, schedules,
                       scaler, epoch, step, best_val_l1, history, rng, data (path, fingerprint, licence)}
 
-Every `.pt` the library opens (these two, FID/LPIPS backbones) goes through `load_plain`:
-`torch.load(..., weights_only=True)`, with errors that say what is wrong in one line. A file that
-holds pickled Python objects is refused, never unpickled: loading it could run code (PyTorch's own
-message suggests retrying with weights_only=False - we never do). Weights must be finite and fit
-the network their settings describe, or the missing, unexpected and mis-shaped keys are listed.
+Every `.pt` the library opens goes through `torchfile.load_plain` (the archive inspected, then
+plain tensors only). Then every field is checked against the format's spec below (`check_record`),
+and the weights must fit the network their settings describe and make it work (`check_state_fits`).
+Every error is one line naming the file (files.shown) and what is wrong.
 """
 
 from __future__ import annotations
@@ -20,59 +19,50 @@ from torch import nn
 
 from .config import TrainConfig
 from .course import course_files
-from .files import RefusedError, atomic_path
+from .files import RefusedError, atomic_path, shown
 from .models import build_generator
+from .models.generator import UNetGenerator
+from .models.sanity import claimed_bytes_problem, output_problem, value_problems
 from .runtime import rng_states, select_device, set_rng_states
+from .torchfile import check_record, load_plain
 
 
-def load_plain(path: str | Path, what: str = "weights file", *, mmap: bool = False):
-    """`torch.load` of plain tensors, lists, dicts and numbers; errors are one line naming `path`.
-
-    FileNotFoundError: no file. ValueError: not a torch file (truncated, corrupt, another format),
-    or a file that holds Python objects (refused because unpickling them could run code).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such {what}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
-        text = str(err)
-        if "GLOBAL" in text:  # "Trying to load unsupported GLOBAL posix.system": a pickled object
-            raise ValueError(f"{path}: not a plain-tensor {what}: it holds Python objects, and loading those "
-                             "could run code, so it is refused (only tensors, numbers and strings are read)") from None
-        first = next((line for line in text.splitlines() if line.strip()), type(err).__name__)
-        if first.startswith("Weights only load failed"):
-            first = "not a PyTorch file"
-        raise ValueError(f"{path}: not a readable {what} (corrupt, truncated or another format: "
-                         f"{first[:120]})") from None
-
-
-def check_finite(state: dict, path: str | Path) -> None:
-    """Raise ValueError when any floating tensor of a state dict holds NaN or infinity."""
-    bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
-           and not bool(torch.isfinite(v).all())]
-    if bad:
-        raise ValueError(f"{path}: {len(bad)} of {len(state)} tensors hold NaN or infinite values "
-                         f"(first: {bad[0]}); the weights are broken (a diverged run?) and would give "
-                         "blank images")
-
-
-def _listed(names: list[str], limit: int = 3) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def load_state_exactly(module: nn.Module, state: dict, path: str | Path, what: str = "network") -> None:
-    """`module.load_state_dict(state)`, or ValueError listing missing and unexpected keys and shape mismatches."""
-    check_state_fits(module, state, path, what)
-    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+# ----------------------------------------------------------------------------- what a record holds
+# Every field of the two formats and what it must hold (torchfile.record_problems reads these specs),
+# checked when a file is read: a string where a dict belongs is refused in one line naming the
+# field, not a traceback three calls later.
+NUMBER = (int, float)
+TENSORS = {"*": torch.Tensor}
+NUMBERS = {"*": NUMBER}
+GENERATOR_CONFIG = {"image_size": int, "ngf": int, "norm": str, "skips": bool, "dropout": bool,
+                    "in_channels?": int, "out_channels?": int, "layout?": str}
+EXTRA = {"sketch?": NUMBERS, "val?": NUMBERS, "epoch?": int, "step?": int, "best_val_l1?": NUMBER,
+         "data_licence?": dict}
+GENERATOR_FILE = {"format": str, "config": GENERATOR_CONFIG, "state_dict": TENSORS, "extra?": EXTRA}
+HISTORY = [{"epoch": int, "val_l1": NUMBER, "*": NUMBER}]  # log.csv's rows: numbers only
+DATA = {"path?": str, "licence?": dict, "fingerprint?": str, "files?": int, "sketch_style?": NUMBERS}
+OPTIMISER = {"state": dict, "param_groups": [{"params": [int], "lr": NUMBER}]}
+SCHEDULE = {"last_epoch": int, "base_lrs": [NUMBER]}
+CHECKPOINT = {"format": str, "config": dict, "generator": TENSORS, "discriminator": TENSORS, "opt_g": OPTIMISER,
+              "opt_d": OPTIMISER, "sched_g": SCHEDULE, "sched_d": SCHEDULE, "scaler?": (dict, type(None)),
+              "epoch": int, "step": int, "best_val_l1": NUMBER, "history": HISTORY, "data?": DATA,
+              "data_licence?": dict, "rng": {"torch": torch.Tensor, "numpy": list, "python": list, "cuda": list}}
+# A full checkpoint read for its generator (generate, export): the fields that are used.
+CHECKPOINT_GENERATOR = {"config": dict, "generator": TENSORS, "epoch?": int, "step?": int, "best_val_l1?": NUMBER,
+                        "data_licence?": dict, "history?": HISTORY, "data?": DATA}
+MAX_IMAGE_SIZE = 2048  # a generator file's size; larger U-Nets are no course model (and slow to check)
 
 
 def check_state_fits(module: nn.Module, state: dict, path: str | Path, what: str = "network") -> None:
-    """Raise ValueError unless `state` has exactly `module`'s keys and shapes (a few of each problem listed)."""
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: the {what}'s weights are not a dict of tensors")
+    """Raise ValueError unless `state` fits `module` and makes it work: the one check before weights are used.
+
+    Exactly `module`'s keys and shapes (a few of each problem listed); tensors that do not overlap
+    (no more memory than the file holds); floating-point where the module's are, finite, below
+    sanity.MAX_MAGNITUDE, batch-norm variances >= 0; and for a U-Net, one forward pass on a small
+    drawing giving a finite picture that is not one flat colour (models/sanity.py). `module` may
+    live on the "meta" device (nothing allocated until the state is known to fit).
+    """
+    check_record(state, TENSORS, path, f"{what}'s weights")
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -86,19 +76,45 @@ def check_state_fits(module: nn.Module, state: dict, path: str | Path, what: str
     if shapes:
         problems.append(f"{len(shapes)} of another shape (file vs network: {_listed(shapes)})")
     if problems:
-        raise ValueError(f"{path}: the weights do not fit the {what} its settings describe: "
+        raise ValueError(f"{shown(path)}: the weights do not fit the {what} its settings describe: "
                          + "; ".join(problems))
+    problem = claimed_bytes_problem(state)
+    problems = [problem] if problem else value_problems(module, state)
+    if not problems and isinstance(module, UNetGenerator):
+        problems = [p for p in [output_problem(module, state)] if p]
+    if problems:
+        raise ValueError(f"{shown(path)}: the {what}'s weights are no working network: {_listed(problems)} "
+                         "(a damaged, diverged or hand-made file)")
+
+
+def _listed(names: list[str], limit: int = 3) -> str:
+    text = ", ".join(shown(name) for name in names[:limit])
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def load_state_exactly(module: nn.Module, state: dict, path: str | Path, what: str = "network") -> nn.Module:
+    """`check_state_fits`, then the state put into `module` (fp16 -> fp32; a "meta" module gets the tensors)."""
+    check_state_fits(module, state, path, what)
+    module.load_state_dict({k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in state.items()},
+                           assign=any(t.is_meta for t in module.state_dict().values()))
+    return module
+
+
+def check_finite(state: dict, path: str | Path) -> None:
+    """Raise ValueError when any floating tensor of a state dict holds NaN or infinity."""
+    bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{shown(path)}: {len(bad)} of {len(state)} tensors hold NaN or infinite values "
+                         f"(first: {shown(bad[0])}); the weights are broken (a diverged run?) and would give "
+                         "blank images")
 
 
 # The shipped generators and their model cards (weights/README.md).
 SHIPPED_DIR = course_files("weights")  # the clone's weights/, or the wheel's copy
 SHIPPED_WEIGHTS = SHIPPED_DIR / "openmoji_doodle_256.pt"  # augmented OpenMoji line art, 256 px
 SHIPPED_SHOES = SHIPPED_DIR / "shoes_doodle_128.pt"       # doodle-robust edges2shoes, 128 px
-
-
 WEIGHTS_FORMAT = "pix2pix-generator/1"
-
-
 GENERATOR_KEYS = ("image_size", "ngf", "norm", "skips", "dropout", "in_channels", "out_channels")
 # Written only when it is not the course's own ("reference": converted pretrained weights, pretrained.py).
 OPTIONAL_GENERATOR_KEYS = ("layout",)
@@ -137,41 +153,44 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Modu
     """Read a generator weights file (or a full training checkpoint) -> (generator in eval mode, meta).
 
     meta holds "config" (the generator settings), "extra" and "path". Refused with one line naming
-    the file: pickled objects (never unpickled), NaN or infinite weights, weights that do not fit
-    the network their settings describe (the missing, unexpected and mis-shaped keys are listed).
+    the file: an archive that is not plain (`load_plain`), pickled objects (never unpickled), a field
+    of the wrong type (`check_record`), settings that describe no network, weights that do not fit
+    or do not work (`check_state_fits`: NaN, 1e38, negative variances, int8, a flat picture).
     """
     path = Path(path)
     data = load_plain(path, "generator weights file")
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a dict with 'state_dict' and 'config', got {type(data).__name__}")
-    if data.get("format") == WEIGHTS_FORMAT:
-        state, config, extra = data.get("state_dict"), data.get("config", {}), data.get("extra", {})
-    elif "generator" in data and "config" in data:  # a full training checkpoint from train.py
+    if isinstance(data, dict) and data.get("format") == WEIGHTS_FORMAT:
+        check_record(data, GENERATOR_FILE, path, "generator weights file")
+        state, config, extra = data["state_dict"], data["config"], data.get("extra", {})
+    elif isinstance(data, dict) and "generator" in data and "config" in data:  # a full training checkpoint
+        check_record(data, CHECKPOINT_GENERATOR, path, "training checkpoint")
         state, config = data["generator"], data["config"]
         extra = {k: data[k] for k in ("epoch", "step", "best_val_l1", "data_licence") if k in data}
-        if isinstance(data.get("data"), dict) and data["data"].get("sketch_style"):
+        if data.get("data", {}).get("sketch_style"):
             extra["sketch"] = data["data"]["sketch_style"]  # as the run's generator files carry it
-        if isinstance(data.get("history"), list) and data["history"]:  # last epoch's metrics, as "val"
+        if data.get("history"):  # the last epoch's metrics, as "val"
             extra["val"] = {k[4:]: v for k, v in data["history"][-1].items() if k.startswith("val_")}
     else:
-        raise ValueError(f"{path}: not a generator weights file (format {data.get('format')!r}, "
-                         f"keys {sorted(map(str, data))[:8]})")
-    if not isinstance(state, dict) or not isinstance(config, dict) or not isinstance(extra, dict):
-        raise ValueError(f"{path}: the file has no generator state dict and config")
-    check_finite(state, path)
+        found = f"format {data.get('format')!r}, keys {sorted(map(str, data))[:8]}" if isinstance(data, dict) \
+            else f"a {type(data).__name__}"
+        raise ValueError(f"{shown(path)}: not a generator weights file ({shown(found)[:160]})")
     settings = {k: config[k] for k in GENERATOR_KEYS + OPTIONAL_GENERATOR_KEYS if k in config}
+    check_record(settings, {f"{k}?": v for k, v in GENERATOR_CONFIG.items()}, path, "generator weights file")
     try:
-        generator = build_generator(**settings)
+        if settings.get("image_size", 256) > MAX_IMAGE_SIZE:
+            raise ValueError(f"image_size is over {MAX_IMAGE_SIZE}")
+        with torch.device("meta"):  # its shapes only: memory comes with weights that fit
+            generator = build_generator(**settings)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: its generator settings {settings} do not describe a network ({err})") from None
+        raise ValueError(f"{shown(path)}: its generator settings {shown(str(settings))} do not describe a network "
+                         f"({err})") from None
     load_state_exactly(generator, state, path, "generator")
     if str(device) == "auto":
         device = select_device("auto")
     generator.to(device).eval()
     generator.sketch_style = extra.get("sketch")  # what preprocessing brings a doodle to (preprocess.py)
-    full = {k: config[k] for k in GENERATOR_KEYS + OPTIONAL_GENERATOR_KEYS if k in config}
-    full.setdefault("image_size", 2 ** generator.depth)
-    return generator, {"config": full, "extra": extra, "path": str(path)}
+    settings.setdefault("image_size", 2 ** generator.depth)
+    return generator, {"config": settings, "extra": extra, "path": str(path)}
 
 
 def or_shipped(path: str | Path | None) -> Path:
@@ -179,7 +198,7 @@ def or_shipped(path: str | Path | None) -> Path:
     if path:
         return Path(path)
     if not SHIPPED_WEIGHTS.is_file():
-        raise FileNotFoundError(f"{SHIPPED_WEIGHTS}: the shipped generator is not there; "
+        raise FileNotFoundError(f"{shown(SHIPPED_WEIGHTS)}: the shipped generator is not there; "
                                 "pass --weights (e.g. runs/quick/best_generator.pt)")
     return SHIPPED_WEIGHTS
 
@@ -192,9 +211,10 @@ def export_generator(src: str | Path, dst: str | Path, *, half: bool = False, no
     """
     dst = Path(dst)
     if dst.exists() and dst.resolve() == Path(src).resolve():
-        raise RefusedError(f"{dst}: -o is the input itself; choose another file name")
+        raise RefusedError(f"{shown(dst)}: -o is the input itself; choose another file name")
     if dst.is_dir() or (dst.exists() and not is_weights_file(dst)):
-        raise RefusedError(f"{dst}: exists and is not a pix2pix weights file; it is left as it is (choose another -o)")
+        raise RefusedError(f"{shown(dst)}: exists and is not a pix2pix weights file; it is left as it is "
+                           "(choose another -o)")
     generator, meta = load_generator(src)
     extra = {**meta["extra"], "exported_from": str(src), **({"note": note} if note else {})}
     return save_generator(dst, generator, meta["config"], half=half, extra=extra)
@@ -209,6 +229,7 @@ def is_weights_file(path: Path) -> bool:
     return isinstance(data, dict) and data.get("format") == WEIGHTS_FORMAT  # never a checkpoint: a run's resume state
 
 
+# ----------------------------------------------------------------------------- checkpoints
 def save_checkpoint(model, path: str | Path) -> Path:
     """Write a training state's `state_dict()` atomically: a unique temporary file, then a rename."""
     path = Path(path)
@@ -218,15 +239,6 @@ def save_checkpoint(model, path: str | Path) -> Path:
 
 
 CHECKPOINT_FORMAT = "pix2pix-checkpoint/1"
-
-
-# Every field a checkpoint must have, and its type: a file that lacks one is refused by name.
-CHECKPOINT_FIELDS = {"config": dict, "generator": dict, "discriminator": dict, "opt_g": dict, "opt_d": dict,
-                     "sched_g": dict, "sched_d": dict, "epoch": int, "step": int, "best_val_l1": (int, float),
-                     "history": list, "rng": dict}
-
-
-RNG_FIELDS = {"torch": torch.Tensor, "numpy": list, "python": list, "cuda": list}
 
 
 def training_state_dict(model) -> dict:
@@ -247,10 +259,19 @@ def training_state_dict(model) -> dict:
     }
 
 
-def load_training_state(model, state: dict) -> None:
-    """Put a checkpoint (`read_checkpoint`) back into a TrainingState built from its config."""
-    getattr(model.generator, "module", model.generator).load_state_dict(state["generator"])
-    getattr(model.discriminator, "module", model.discriminator).load_state_dict(state["discriminator"])
+def load_training_state(model, state: dict, path: str | Path = "the checkpoint") -> None:
+    """Put a checkpoint (`read_checkpoint`) back into a TrainingState built from its config.
+
+    Every field is checked first (`check_record`), and the optimisers' moments against the
+    networks' parameters: a damaged file is refused in one line, not after two epochs of training.
+    """
+    check_record(state, CHECKPOINT, path, "pix2pix checkpoint")
+    generator = getattr(model.generator, "module", model.generator)
+    discriminator = getattr(model.discriminator, "module", model.discriminator)
+    for name, network in (("opt_g", generator), ("opt_d", discriminator)):
+        _check_moments(state[name]["state"], list(network.parameters()), path, name)
+    generator.load_state_dict(state["generator"])
+    discriminator.load_state_dict(state["discriminator"])
     model.opt_g.load_state_dict(state["opt_g"])
     model.opt_d.load_state_dict(state["opt_d"])
     model.sched_g.load_state_dict(state["sched_g"])
@@ -269,27 +290,37 @@ def load_training_state(model, state: dict) -> None:
     set_rng_states(state["rng"])
 
 
+def _check_moments(moments: dict, params: list, path, name: str) -> None:
+    """Adam's per-parameter state: one entry per parameter, of its shape, finite, squares >= 0."""
+    for index, entry in moments.items():
+        param = params[index] if isinstance(index, int) and 0 <= index < len(params) else None
+        tensors = entry.items() if isinstance(entry, dict) and param is not None else [("entry", None)]
+        for key, value in tensors:
+            ok = isinstance(value, torch.Tensor) and (key == "step" or (
+                value.shape == param.shape and bool(torch.isfinite(value).all())
+                and not (key == "exp_avg_sq" and bool((value < 0).any()))))
+            if not ok:
+                field = f"{name}.state[{shown(repr(index))[:20]}].{key}"
+                raise ValueError(f"{shown(path)}: not a usable pix2pix checkpoint: '{field}' does not fit its parameter "
+                                 "(another network, or damaged)")
+
+
 def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
-    """A checkpoint's contents, checked: ValueError names a missing or mistyped field."""
+    """A checkpoint's contents, checked: every field (`check_record`), the config, and the generator's weights."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint there")
+        raise FileNotFoundError(f"{shown(path)}: no checkpoint there")
     state = load_plain(path, "pix2pix checkpoint", mmap=mmap)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a pix2pix training checkpoint (no {CHECKPOINT_FORMAT!r} format tag)")
-    for fields, where in ((CHECKPOINT_FIELDS, state), (RNG_FIELDS, state.get("rng") or {})):
-        prefix = "rng." if fields is RNG_FIELDS else ""
-        for name, kind in fields.items():
-            if name not in where:
-                raise ValueError(f"{path}: the checkpoint has no field '{prefix}{name}'; it is damaged or "
-                                 "from another program, and cannot be resumed")
-            if not isinstance(where[name], kind) or isinstance(where[name], bool):
-                raise ValueError(f"{path}: the checkpoint's field '{prefix}{name}' is a "
-                                 f"{type(where[name]).__name__}, expected {getattr(kind, '__name__', 'a number')}")
+        raise ValueError(f"{shown(path)}: not a pix2pix training checkpoint (no {CHECKPOINT_FORMAT!r} format tag)")
+    check_record(state, CHECKPOINT, path, "pix2pix checkpoint")
     try:
-        TrainConfig.from_dict(state["config"])
+        config = TrainConfig.from_dict(state["config"])
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: the checkpoint's config is not valid ({err})") from None
+        raise ValueError(f"{shown(path)}: the checkpoint's config is not valid ({err})") from None
+    with torch.device("meta"):  # before train builds the networks it describes: they must fit the file
+        generator = build_generator(**{k: getattr(config, k) for k in GENERATOR_KEYS[:5]})
+    check_state_fits(generator, state["generator"], path, "generator")
     return state
 
 
