@@ -1,0 +1,109 @@
+"""The notebooks' computed claims, checked at full size.
+
+nbval executes every notebook in fast mode, where the tiny runs give other numbers. Here the functions
+that turn numbers into sentences are taken from their notebook cells (the functions alone, compiled
+from the cell's source) and run on the committed results, or on the full-size toy GANs of notebook 04.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pix2pix_lib import report
+from pix2pix_lib.runs import read_log
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cell_functions(notebook: str, cell_id: str, **namespace) -> dict:
+    """The functions (and module-level constants) a notebook cell defines; its other statements do not run."""
+    nb = json.loads((ROOT / "notebooks" / notebook).read_text())
+    source = next("".join(c["source"]) for c in nb["cells"] if c.get("id") == cell_id)
+    tree = ast.parse(source)
+    keep = (ast.FunctionDef, ast.Import, ast.ImportFrom)
+    tree.body = [node for node in tree.body if isinstance(node, keep)
+                 or (isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets))]
+    scope = {"math": math, "np": np, "torch": torch, "F": F, "nn": nn, "Path": Path, **namespace}
+    exec(compile(tree, f"{notebook}[{cell_id}]", "exec"), scope)
+    return scope
+
+
+def failure_claims(*args):
+    return cell_functions("04_gan_dynamics.ipynb", "nb04lab-15-claims", read_log=read_log)["failure_claims"](*args)
+
+
+def test_04_gallery_claims_read_the_committed_results():
+    failures = report.load_results(ROOT / "results" / "failures.json")
+    claims = failure_claims(failures, None)
+    assert claims[0].startswith("paper objective: val L1 0.058")
+    # D 10x faster: the same L1 as the paper objective, colours further from the targets'; no losses in the file.
+    assert "the same as the paper objective's" in claims[1] and "further from the targets' 1" in claims[1]
+    assert "not in the results file" in claims[1]
+    assert "the best of all runs" in claims[2]
+    assert all("worse than copying the sketch" in c for c in claims[3:5])
+    assert "the least sharp of all runs" in claims[6]
+
+
+def write_steps(folder: Path, d_real: float, d_fake: float, g_gan: float = 1.0) -> None:
+    folder.mkdir(parents=True)
+    rows = [f"{s},{s / 10},1,{g_gan},0.3,{d_real},{d_fake}" for s in range(1, 11)]
+    (folder / "steps.csv").write_text("step,epoch,steps,loss_G_gan,loss_G_L1,loss_D_real,loss_D_fake\n" + "\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("faster_d, says", [((0.60, 0.53), "a faster D is not a stronger one"),
+                                            ((0.10, 0.08), "here the faster D did pull ahead")])
+def test_04_gallery_claims_follow_the_runs_losses(tmp_path, faster_d, says):
+    failures = report.load_results(ROOT / "results" / "failures.json")
+    for row in failures["variants"]:
+        losses = {"paper objective": (0.49, 0.43), "D 10x faster": faster_d, "lambda 1000": (0.15, 0.18)}
+        write_steps(tmp_path / row["run"], *losses.get(row["variant"], (0.5, 0.5)), g_gan=3.9 if row["variant"] == "lambda 1000" else 1.0)
+    claims = failure_claims(failures, tmp_path)
+    assert "D's losses 0.49 (real) / 0.43 (fake)" in claims[0] and "D below log 2" in claims[0]
+    assert says in claims[1]
+    assert ("D's lowest of the gallery: D wins" in claims[2]) == (faster_d[0] > 0.3)
+
+
+def test_04_dirac_gan_plain_steps_spiral_slowly_and_r1_goes_straight_in():
+    scope = cell_functions("04_gan_dynamics.ipynb", "nb04lab-07")
+    turns = {r1: scope["winding"](scope["dirac_gan"](600, r1=r1)) for r1 in (0.0, 1.0)}  # full size: 600 steps
+    plain, r1 = turns[0.0], turns[1.0]
+    assert plain[0] > 3 and plain[2] > 0.2  # several turns, still well away from the equilibrium
+    assert r1[0] < 0.5 and r1[2] < 1e-6     # almost straight in, and there
+
+
+def test_04_ring_gan_the_collapsed_run_ends_closest_to_log_2():
+    scope = cell_functions("04_gan_dynamics.ipynb", "nb04lab-03", FAST=False)
+    final = {}
+    for name, lr_d in (("balanced", 1e-3), ("weak D", 1e-4)):  # the notebook's two runs, at full size
+        shots, losses = scope["train_toy_gan"](1e-3, lr_d, 2000, [2000])
+        final[name] = (scope["modes_covered"](shots[2000]), losses[-200:, 0].mean())
+    assert final["balanced"][0] > final["weak D"][0]
+    assert abs(final["weak D"][1] - math.log(2)) < abs(final["balanced"][1] - math.log(2)), final
+
+
+def test_06_claims_on_closer_to_1_metrics_say_what_their_verdict_tests():
+    scope = cell_functions("06_experiments.ipynb", "e40f8b06", report=report)
+    results = report.load_results(ROOT / "results" / "ablations.json")
+    values = {v["variant"]: v["metrics"] for v in results["variants"]}
+    checks = [scope["worded_as_tested"](c) for c in report.paper_checks(results)]
+    for check in checks:
+        if check["metric"] in ("sharpness", "colourfulness") and check["agrees"] is not None:
+            better, worse = check["expected"].split(" better than ")
+            assert check["claim"].startswith(f"{better} is closer to the targets' {check['metric']} than {worse}")
+            closer = abs(values[better][check["metric"]] - 1) < abs(values[worse][check["metric"]] - 1)
+            assert check["agrees"] == closer  # the sentence and its tick agree
+    sentence = scope["proxies_sentence"](results)
+    assert "8 of 9 variants sit above 1" in sentence and "encoder-decoder (sharpness 0.42)" in sentence
+    assert "overshoots less" in sentence  # every objective sits above the targets on both proxies
+    blurry = json.loads(json.dumps(results))
+    next(v for v in blurry["variants"] if v["variant"] == "L1 only")["metrics"]["sharpness"] = 0.8
+    assert "overshoots less" not in scope["proxies_sentence"](blurry)
