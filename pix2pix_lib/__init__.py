@@ -16,6 +16,32 @@ only from layers below it; tests/test_layers.py checks it):
 """
 
 import importlib
+import os
+import signal
+import sys
+
+
+def _quiet_start_up() -> None:
+    """`python -m pix2pix_lib` or `pix2pix`: Ctrl-C or SIGTERM while torch loads (seconds) -> one line.
+
+    Nothing is written yet, so the process ends at once (130, 143) instead of printing an import's
+    traceback; cli.main puts its own handlers in place of these. Imported as a library: nothing here.
+    """
+    argv = getattr(sys, "orig_argv", [])
+    command = (sys.argv[:1] == ["-m"] and "-m" in argv and argv[argv.index("-m") + 1:][:1] == [__name__]) \
+        or os.path.splitext(os.path.basename(sys.argv[0] if sys.argv else ""))[0] == "pix2pix"
+    if not command:
+        return
+
+    def leave(signum, frame):
+        os.write(2, b"terminated (SIGTERM)\n" if signum == signal.SIGTERM else b"interrupted\n")
+        os._exit(128 + signum)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, leave)
+
+
+_quiet_start_up()  # before the imports below: torch takes seconds to load
 
 from . import config, course, data, files, imaging, metrics, models, runs, runtime, strokes, weights  # noqa: F401
 from . import experiments, generate, report, train, viz  # noqa: F401

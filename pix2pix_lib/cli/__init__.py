@@ -4,13 +4,20 @@ data_verbs.py (download, download-model, prepare, build-openmoji, notebooks) and
 
 Each verb is an `add_<verb>(subparsers)` that declares its options and a `run_<verb>(args)` that
 calls the library and prints. Errors the user can fix (a missing file, a refused folder, a bad
-option) are one line naming the file and the problem, exit code 2; Ctrl-C exits 130.
+option) are one line naming the file and the problem, exit code 2. Ctrl-C exits 130 and SIGTERM
+(docker stop, a Colab runtime reset, Slurm) 143, each with one line: both unwind like an exception,
+so every file being written is removed and the last checkpoint stays whole.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
+import os
+import signal
 import sys
+import threading
 
 from ..runtime import print_library_logs
 from .data_verbs import add_build_openmoji, add_download, add_download_model, add_notebooks, add_prepare
@@ -45,24 +52,92 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    print_library_logs()
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it unwinds like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def signals_unwind():
+    """While a verb runs, SIGINT and SIGTERM raise KeyboardInterrupt / Terminated in this process.
+
+    Slurm and Ctrl-C signal the whole process group. A forked worker of ours (a builder's pool) then
+    exits at once, status 0: the parent, unwinding, shuts it down anyway. DataLoader workers end by
+    torch's own handlers; once we stop, their exits and the errors of objects the signal cut short
+    are no news (torch would print a traceback for each). A signal that lands in a `__del__` (which
+    swallows exceptions; a DataLoader's shutdown waits in one) is raised again a moment later.
+    Every handler is put back on the way out (a test or a notebook calling `main`).
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    owner, stop, saved = os.getpid(), {}, {}
+    retry = hasattr(signal, "setitimer")
+
+    def unwind(signum, frame):
+        if os.getpid() != owner:
+            os._exit(0)
+        if not stop:
+            stop["signum"] = signum
+            saved["unraisable"], sys.unraisablehook = sys.unraisablehook, swallowed
+            if hasattr(signal, "SIGCHLD"):
+                saved[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *args: None)
+            if retry:
+                saved[signal.SIGALRM] = signal.signal(signal.SIGALRM, lambda *args: unwind(stop["signum"], args[1]))
+        if retry and _in_finaliser(frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
+        raise Terminated() if stop["signum"] == signal.SIGTERM else KeyboardInterrupt()
+
+    def swallowed(unraisable):
+        if retry and isinstance(unraisable.exc_value, KeyboardInterrupt):  # lost in a weakref callback, ...
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+
+    saved.update({s: signal.signal(s, unwind) for s in (signal.SIGINT, signal.SIGTERM)})
     try:
-        return args.func(args) or 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (OSError, ValueError, RuntimeError) as err:  # OSError: a missing file, an existing run, ...
-        # Bad input is reported in one line that names the file and the problem, no traceback.
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        if stop:
+            if retry:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            gc.collect()  # what the interruption left half-built goes now, quietly
+            sys.unraisablehook = saved.pop("unraisable")
+        for number, handler in saved.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+def _in_finaliser(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    with signals_unwind():
+        try:
+            args = build_parser().parse_args(argv)
+            print_library_logs()
+            return args.func(args) or 0
+        except KeyboardInterrupt as err:
+            code = 143 if isinstance(err, Terminated) else 130
+        except (OSError, ValueError, RuntimeError) as err:  # OSError: a missing file, an existing run, ...
+            # Bad input is reported in one line that names the file and the problem, no traceback.
+            print(f"error: {one_line(err)}", file=sys.stderr)
+            return 2
+        gc.collect()  # the stopped frames go first: a progress bar they held draws its last before our line
+        print("terminated (SIGTERM)" if code == 143 else "interrupted", file=sys.stderr)
+        return code
 
 
 def one_line(err: BaseException) -> str:
-    """The error's own message on one line, also when a DataLoader worker wrapped it in a traceback."""
+    """The error's own message on one line, also when a DataLoader worker wrapped it in a traceback.
+
+    Control characters left in it (a file name with a terminal escape) are shown escaped.
+    """
     text = str(err)
     if "Original Traceback" in text:  # "Caught ValueError in DataLoader worker process 0. Original ..."
         last = [line for line in text.splitlines() if line.strip()][-1]
         text = last.split(": ", 1)[1] if last.split(": ", 1)[0].isidentifier() else last
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
