@@ -8,23 +8,26 @@
     <out>/samples/epoch_NNN.png   input | generated | target on fixed validation pairs
     <out>/verdicts/epoch_NNN.pt   D's P(real) per patch on those pairs, real and generated (read_verdicts)
 
-A run folder is marked as the library's (files.mark_ours) and locked while it trains.
+A run folder is marked as the library's (files.mark_ours) and locked while it trains. `fit` writes only
+these names there (and their temporary `.<name>.XXXXXXXX.tmp` while writing); anything else a user
+puts into the folder is left alone.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from .files import DiskFullError, RefusedError, atomic_path, is_ours, read_json
+from .files import OWNER_MARKER, DiskFullError, RefusedError, atomic_path, is_ours, read_json, shown
 from .data.paired import load_rgb, split_pair_array
-from .imaging import save_image_atomic
+from .imaging import make_sample_grid, save_image_atomic
 from .preprocess import measure_sketch_style
-from .weights import save_checkpoint, save_generator
+from .weights import load_plain, save_checkpoint, save_generator
 
 
 CHECKPOINT = "checkpoint.pt"           # everything needed to resume
@@ -44,26 +47,62 @@ VERDICTS = "verdicts"
 def check_run_folder(out_dir: Path, *, resume: bool | str, writer: bool = True) -> None:
     """Refuse what `fit(..., resume=...)` must not do with `out_dir` (see fit's docstring).
 
+    A run is resumed or written only in a folder this library made (its marker): a folder of other
+    files is refused, also when it holds a `checkpoint.pt` copied there (its log.csv, generator.pt,
+    samples/ are someone's own; `--resume that/checkpoint.pt --out new_folder` continues it elsewhere).
     writer: this process writes the folder (torchrun's rank 0); the others only check `resume`.
     """
     if resume not in (True, False, "auto"):
         raise ValueError(f"resume must be True, False or 'auto', got {resume!r}")
     has_run = (out_dir / CHECKPOINT).is_file()
     if resume is True and not has_run:
-        raise FileNotFoundError(f"{out_dir}: no {CHECKPOINT} to resume (is --out right?); drop --resume to "
+        raise FileNotFoundError(f"{shown(out_dir)}: no {CHECKPOINT} to resume (is --out right?); drop --resume to "
                                 "start a new run there")
     if not writer:
         return
-    if has_run and not resume:
-        raise FileExistsError(f"{out_dir} already holds a run ({CHECKPOINT}); pass resume=True "
-                              f"(--resume) to continue it, or choose another output folder")
     if out_dir.exists() and not out_dir.is_dir():
-        raise RefusedError(f"{out_dir}: --out names a file; a run needs a folder")
+        raise RefusedError(f"{shown(out_dir)}: --out names a file; a run needs a folder")
     others = out_dir.is_dir() and any(p.name != ".lock" for p in out_dir.iterdir())  # our own lock aside
     ours = is_ours(out_dir, "training run") or is_ours(out_dir, "experiment run")  # a study's runs are runs
-    if others and not (ours or (has_run and not is_ours(out_dir))):
-        raise RefusedError(f"{out_dir}: --out is a folder of other files, not a run folder; a run writes "
-                           f"{LOG}, {BEST_GENERATOR}, samples/ ... there. Choose a new folder, e.g. {out_dir / 'run'}")
+    if has_run and not ours:
+        raise RefusedError(f"{shown(out_dir)}: --out holds a {CHECKPOINT} but is no run folder this library made "
+                           f"(no {OWNER_MARKER}); its files are left as they are. To continue that checkpoint, "
+                           f"train into a new folder: --resume {shown(out_dir / CHECKPOINT)} --out "
+                           f"{shown(out_dir.parent / (out_dir.name + '_resumed'))}")
+    if has_run and not resume:
+        raise FileExistsError(f"{shown(out_dir)} already holds a run ({CHECKPOINT}); pass resume=True "
+                              f"(--resume) to continue it, or choose another output folder")
+    if others and not ours:
+        raise RefusedError(f"{shown(out_dir)}: --out is a folder of other files, not a run folder; a run writes "
+                           f"{LOG}, {BEST_GENERATOR}, samples/ ... there. Choose a new folder, e.g. "
+                           f"{shown(out_dir / 'run')}")
+
+
+# The temporary names of files.atomic_path (`.<name>.<8 of mkstemp's characters>.tmp`) for what a run
+# writes, per sub-folder: a write killed half-way leaves one, and only these are ever removed.
+_RUN_TEMPORARIES = {
+    ".": r"(checkpoint|generator|best_generator)\.pt|(log|steps)\.csv|" + re.escape(OWNER_MARKER),
+    "samples": r"epoch_\d{3,}\.png",
+    VERDICTS: r"epoch_\d{3,}\.pt",
+}
+
+
+def remove_killed_writes(out_dir: Path) -> list[Path]:
+    """Delete the temporary files that writes killed half-way left in a run folder; returns them.
+
+    Call it holding the run's lock (no write of this run is under way then). Only regular files
+    with exactly our temporary names go; a user's file, whatever its name, stays.
+    """
+    removed = []
+    for sub, names in _RUN_TEMPORARIES.items():
+        folder, temporary = out_dir / sub, re.compile(rf"\.(?:{names})\.[a-z0-9_]{{8}}\.tmp")
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for entry in folder.iterdir():
+            if temporary.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
 
 
 # What an experiment run folder held before the marker existed (run_key.txt is the experiments' own).
@@ -124,6 +163,29 @@ def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: b
     return samples_path
 
 
+@torch.no_grad()
+def epoch_samples(model, sample_a: torch.Tensor, sample_b: torch.Tensor) -> tuple[Image.Image, dict | None]:
+    """An epoch's sample grid (input | G(A) | target on the fixed validation pairs) and D's verdicts on them.
+
+    Both in eval mode, as validation, then back to training. The verdicts (None without a D) are
+    D's P(real) for every patch, real and generated: (N, h, w) each, fp16 on disk (only looked at).
+    """
+    G, D = model.generator, model.discriminator
+    G.eval()
+    with model.autocast():
+        fake = G(model.to_device(sample_a)).float().cpu()
+    G.train()
+    grid, verdicts = make_sample_grid(sample_a, fake, sample_b), None
+    if model.config.use_gan:
+        D.eval()
+        with model.autocast():
+            a, b, fake_b = (model.to_device(t) for t in (sample_a, sample_b, fake))
+            verdicts = {"real": torch.sigmoid(D(a, b).float()), "fake": torch.sigmoid(D(a, fake_b).float())}
+        D.train()
+        verdicts = {k: v[:, 0].cpu().half() for k, v in verdicts.items()}
+    return grid, verdicts
+
+
 def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoint: Path) -> dict:
     """Check every pair file before the first step, and that a resumed run sees the data it began with.
 
@@ -143,8 +205,9 @@ def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoi
         record["sketch_style"] = style
     stored = model.data.get("fingerprint")
     if stored and record.get("fingerprint") and stored != record["fingerprint"]:
-        raise ValueError(f"{checkpoint}: cannot resume on other data: the run was trained on {model.data['path']} "
-                         f"({model.data.get('files')} files), {data_root} holds {record.get('files')} other or "
+        raise ValueError(f"{shown(checkpoint)}: cannot resume on other data: the run was trained on "
+                         f"{shown(model.data['path'])} ({model.data.get('files')} files), {shown(data_root)} holds "
+                         f"{record.get('files')} other or "
                          "changed files. Resume with the run's own data, or train into another output folder")
     return record
 
@@ -165,7 +228,7 @@ def data_licence(data_root: str | Path) -> dict:
     licence = {k: manifest[k] for k in ("attribution", "license", "license_url", "changes") if k in manifest}
     attribution = Path(data_root) / "ATTRIBUTION.txt"
     if not licence and attribution.is_file():
-        licence = {"attribution": attribution.read_text(encoding="utf-8").strip()}
+        licence = {"attribution": attribution.read_text(encoding="utf-8", errors="replace").strip()}
     return {"data_licence": licence} if licence else {}
 
 
@@ -187,13 +250,35 @@ def read_log(path: str | Path) -> list[dict]:
 def resumed_step_log(out_dir: Path, step: int) -> list[dict]:
     """steps.csv's rows up to `step` (a resumed run's checkpoint): the ones its training produced."""
     path = Path(out_dir) / STEPS
-    return [row for row in read_log(path) if row["step"] <= step] if step and path.is_file() else []
+    if not step or not path.is_file():
+        return []
+    try:
+        rows = [row for row in read_log(path) if row["step"] <= step]
+        # read_log gives floats; the counters go back as the integers they were written as.
+        return [{**row, "step": int(row["step"]), "steps": int(row["steps"])} for row in rows]
+    except (ValueError, KeyError, csv.Error) as err:
+        raise ValueError(f"{shown(path)}: not a steps log this library can read ({type(err).__name__}: {err}); "
+                         "move it away to resume without the earlier steps' losses") from None
+
+
+def resume_logs(out_dir: Path, history: list[dict], step: int) -> list[dict]:
+    """A resumed run's logs, made to agree with its checkpoint before the first step; returns steps.csv's rows.
+
+    log.csv is rewritten from the checkpoint's history: a run killed between its checkpoint and its
+    log left it a row short. steps.csv loses the rows after the checkpoint's step.
+    """
+    rows = resumed_step_log(out_dir, step)
+    if history:
+        write_log(out_dir / LOG, history)
+    if rows:
+        write_log(out_dir / STEPS, rows)
+    return rows
 
 
 def read_verdicts(run_dir: str | Path) -> list[dict]:
     """D's verdicts, one dict per epoch: "epoch", "real" and "fake", each (n_samples, h, w) of P(real)."""
     files = sorted((Path(run_dir) / VERDICTS).glob("epoch_*.pt"))
-    return [torch.load(f, weights_only=True) for f in files]
+    return [load_plain(f, "verdicts file") for f in files]
 
 
 def epoch_summary(row: dict, total_epochs: int, is_best: bool) -> str:

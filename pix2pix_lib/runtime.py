@@ -139,14 +139,16 @@ def join_torchrun(config):
     """Under torchrun (LOCAL_RANK set): create the process group; returns the config with this process's device.
 
     gloo on CPU, nccl on CUDA; each CUDA process is bound to its own GPU before the group exists,
-    so NCCL uses the right one. Outside torchrun: the config unchanged.
+    so NCCL uses the right one. Outside torchrun: the config unchanged. `config` is a TrainConfig,
+    or a dict of changes to a resumed run's settings.
     """
     if not (torch.distributed.is_available() and "LOCAL_RANK" in os.environ) or torch.distributed.is_initialized():
         return config
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-        config = config.replace(device=f"cuda:{os.environ['LOCAL_RANK']}")
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+        config = {**config, "device": device} if isinstance(config, dict) else config.replace(device=device)
     torch.distributed.init_process_group(backend)
     return config
 

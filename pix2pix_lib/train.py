@@ -28,17 +28,15 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig, resume_changes
 from .data.loaders import calibration_loader, fixed_samples, make_datasets, make_train_loader
-from .files import exclusive_lock, is_ours, mark_ours
-from .imaging import make_sample_grid
+from .files import exclusive_lock, is_ours, mark_ours, shown
 from .metrics import evaluate_generator
 from .models import (GANLoss, PatchDiscriminator, build_generator, discriminator_objective, generator_objective,
                      n_layers_for_patch, recompute_batch_norm, set_requires_grad)
-from .runs import (CHECKPOINT, EpochReport, check_data, check_run_folder, epoch_summary, resumed_step_log,
-                   save_epoch)
+from .runs import (CHECKPOINT, EpochReport, check_data, check_run_folder, epoch_samples, epoch_summary,
+                   remove_killed_writes, resume_logs, save_epoch)
 from .runtime import (auto_precision, average_gradients, broadcast_buffers, mean_over_processes, rank_and_world,
                       seed_everything, select_device)
-from .weights import (check_finite, check_state_fits, checkpoint_config, load_training_state, read_checkpoint,
-                      training_state_dict)
+from .weights import check_finite, check_state_fits, load_training_state, read_checkpoint, training_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +171,11 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None, 
     `config_overrides` change stored settings that may change between sessions (e.g. `epochs`
     to train longer); the schedules are rebuilt from the updated config.
     """
-    state = read_checkpoint(path)
+    return restore_checkpoint(read_checkpoint(path), path, device, **config_overrides)
+
+
+def restore_checkpoint(state: dict, path: str | Path, device=None, **config_overrides) -> TrainingState:
+    """`load_checkpoint` of contents already read (and checked) by `weights.read_checkpoint` from `path`."""
     model = TrainingState.from_config(TrainConfig.from_dict(state["config"]).replace(**config_overrides), device)
     for name in ("generator", "discriminator"):
         check_finite(state[name], path)
@@ -181,7 +183,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None, 
     try:
         model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{path}: the checkpoint's optimiser, schedule or random state does not fit "
+        raise ValueError(f"{shown(path)}: the checkpoint's optimiser, schedule or random state does not fit "
                          f"({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
     return model
 
@@ -220,9 +222,9 @@ def train_one_epoch(model: TrainingState, loader: DataLoader, *, progress: bool 
     return means
 
 
-def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resume: bool | str = False,
-        on_epoch_end: Callable[[EpochReport], None] | None = None, progress: bool = True,
-        datasets=None, skip_bad: bool = False) -> list[dict]:
+def fit(config: TrainConfig | dict, data_root: str | Path, out_dir: str | Path, *, resume: bool | str = False,
+        resume_from: str | Path | None = None, on_epoch_end: Callable[[EpochReport], None] | None = None,
+        progress: bool = True, datasets=None, skip_bad: bool = False) -> list[dict]:
     """Train `config` on the pairs in `data_root`, writing everything to `out_dir`.
 
     Per epoch: a sample grid (PNG), validation L1 / PSNR / SSIM, the generator's weights, the best
@@ -233,25 +235,53 @@ def fit(config: TrainConfig, data_root: str | Path, out_dir: str | Path, *, resu
     True continues the run in `out_dir` with its stored settings (refused when there is none);
     "auto" continues it when there is one, else starts. A resumed run may be lengthened or change
     its machinery (`resume_changes`), never its data (the files' fingerprint is in the checkpoint).
+    resume_from: a checkpoint.pt elsewhere (copied, or in a folder the library did not make) to
+    continue in `out_dir`, a new run folder; its best generator so far stays where it is.
+    config: when resuming, a dict of changes to the run's own settings also does ({} keeps them).
     skip_bad: leave out pair files that fail the check made before the first step, instead of stopping.
-    While it runs, `out_dir` is locked: a second training into it is refused.
+    While it runs, `out_dir` is locked: a second training into it is refused. The checkpoint is read
+    once, under the lock, and checked (weights.read_checkpoint) before any step.
     """
     out_dir, rank = Path(out_dir), rank_and_world()[0]
-    checkpoint_path = out_dir / CHECKPOINT
-    check_run_folder(out_dir, resume=resume, writer=rank == 0)  # rank 0 writes; the others see it filling
-    with exclusive_lock(out_dir / ".lock", what=out_dir) if rank == 0 else contextlib.nullcontext():
-        check_run_folder(out_dir, resume=resume, writer=rank == 0)  # again: another run may have just ended
-        if resume and checkpoint_path.exists():
-            # A run keeps what it learns with; only its length and the machinery may change (else: error).
-            changes = resume_changes(checkpoint_config(checkpoint_path), config, checkpoint_path)
-            model = load_checkpoint(checkpoint_path, select_device(config.device), **changes)
+    source = Path(resume_from) if resume_from is not None else out_dir / CHECKPOINT
+    elsewhere = resume_from is not None and source.resolve() != (out_dir / CHECKPOINT).resolve()
+    folder_resume = False if elsewhere else (resume or resume_from is not None)
+    if elsewhere and not source.is_file():
+        raise FileNotFoundError(f"{shown(source)}: no checkpoint there to resume from")
+    check_run_folder(out_dir, resume=folder_resume, writer=rank == 0)  # rank 0 writes; the others see it filling
+    with exclusive_lock(out_dir / ".lock", what=shown(out_dir)) if rank == 0 else contextlib.nullcontext():
+        check_run_folder(out_dir, resume=folder_resume, writer=rank == 0)  # again: another run may have just ended
+        if rank == 0:
+            remove_killed_writes(out_dir)  # we hold the lock: no write of this run is under way
+        if elsewhere or (folder_resume and source.is_file()):
+            model = _resume(source, config)
+            if elsewhere:
+                model.best_val_l1 = math.inf  # the best generator of this folder: among its own epochs
+        elif isinstance(config, dict):
+            raise ValueError(f"{shown(out_dir)}: no run to resume, so the settings must be a whole TrainConfig")
         else:
             seed_everything(config.seed)  # the same seed on every rank: identical initial weights
             model = TrainingState.from_config(config)
         if rank == 0 and not is_ours(out_dir):  # an experiment's run keeps its own mark
             mark_ours(out_dir, "training run")
-        return _train(model, data_root, out_dir, on_epoch_end=on_epoch_end, progress=progress,
-                      datasets=datasets, skip_bad=skip_bad)
+        try:
+            return _train(model, data_root, out_dir, on_epoch_end=on_epoch_end, progress=progress,
+                          datasets=datasets, skip_bad=skip_bad)
+        finally:  # a write cut short (Ctrl-C, SIGTERM) leaves no temporary file behind
+            if rank == 0:
+                remove_killed_writes(out_dir)
+
+
+def _resume(path: Path, config: TrainConfig | dict) -> TrainingState:
+    """The run saved at `path`, read once and checked before any step, with the changes `config` asks for.
+
+    A run keeps what it learns with; only its length and the machinery may change (else: error).
+    """
+    state = read_checkpoint(path)
+    stored = TrainConfig.from_dict(state["config"])
+    requested = stored.replace(**config) if isinstance(config, dict) else config
+    changes = resume_changes(stored, requested, shown(path))
+    return restore_checkpoint(state, path, select_device(requested.device), **changes)
 
 
 def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, progress, datasets,
@@ -265,7 +295,7 @@ def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, prog
     val_loader = DataLoader(val_set, batch_size=max(config.batch_size, 8), shuffle=False,
                             num_workers=config.num_workers)
     sample_a, sample_b = fixed_samples(val_set, config.n_samples)  # the same pairs in every epoch's grid
-    model.step_log = resumed_step_log(out_dir, model.step) if rank == 0 else []
+    model.step_log = resume_logs(out_dir, model.history, model.step) if rank == 0 else []
     licence = {"data_licence": model.data["licence"]} if model.data.get("licence") else {}
     while model.epoch < config.total_epochs:
         if world > 1:
@@ -289,9 +319,7 @@ def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, prog
         # Validation and files: rank 0 only.
         val = evaluate_generator(model.generator, val_loader, device=model.device,
                                  max_batches=config.max_val_batches, autocast_dtype=model.autocast_dtype)
-        fake = generate_samples(model, sample_a)
-        grid = make_sample_grid(sample_a, fake, sample_b)
-        verdicts = discriminator_verdicts(model, sample_a, sample_b, fake) if config.use_gan else None
+        grid, verdicts = epoch_samples(model, sample_a, sample_b)
         row = {"epoch": model.epoch, "step": model.step, **{f"loss_{k}": v for k, v in losses.items()},
                **{f"val_{k}": v for k, v in val.items()}, "lr_g": lr_g,
                "seconds": seconds, "images_per_s": images / seconds}
@@ -323,30 +351,3 @@ def calibrate_batch_norm(model: TrainingState, train_set) -> None:
     if not all(bool(torch.isfinite(b).all()) for b in model.generator.buffers() if b.is_floating_point()):
         raise TrainingDiverged(f"non-finite batch-norm statistics after epoch {model.epoch}: training stopped; "
                                "the last good checkpoint is kept. Check the data, or try --precision fp32")
-
-
-@torch.no_grad()
-def discriminator_verdicts(model: TrainingState, sample_a, sample_b, fake_b) -> dict[str, torch.Tensor]:
-    """D's P(real) for every patch of the fixed validation pairs, real and generated: (N, h, w) each.
-
-    In eval mode (D's running statistics), like G's samples; fp16 on disk, they are only looked at.
-    """
-    D = model.discriminator
-    D.eval()
-    with model.autocast():
-        a, b, fake = (model.to_device(t) for t in (sample_a, sample_b, fake_b))
-        verdicts = {"real": torch.sigmoid(D(a, b).float()), "fake": torch.sigmoid(D(a, fake).float())}
-    D.train()
-    return {k: v[:, 0].cpu().half() for k, v in verdicts.items()}
-
-
-@torch.no_grad()
-def generate_samples(model: TrainingState, sample_a: torch.Tensor) -> torch.Tensor:
-    """G's outputs for the fixed sample sketches, in eval mode (as validation), then back to training."""
-    model.generator.eval()
-    with model.autocast():
-        fake = model.generator(model.to_device(sample_a)).float().cpu()
-    model.generator.train()
-    return fake
-
-

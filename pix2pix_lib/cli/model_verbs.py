@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import PRESET_ALIASES, PRESETS, TrainConfig, describe_field, preset
 from ..experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments, select_variants
-from ..files import RefusedError, read_json, write_json_atomic
+from ..files import RefusedError, read_json, shown, write_json_atomic
 from ..generate import DEFAULT_MODE, MODES, colorize_file, plan_outputs
 from ..preprocess import check_stroke_width
 from ..metrics import (EVALUATION_FORMAT, FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE,
@@ -16,7 +16,7 @@ from ..metrics import (EVALUATION_FORMAT, FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPI
 from ..report import checks_markdown, paper_checks, results_markdown
 from ..runtime import join_torchrun, leave_torchrun, rank_and_world
 from .. import runs, train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
-from ..weights import checkpoint_config, export_generator, load_generator
+from ..weights import export_generator, load_generator
 
 
 DEVICE_HELP = "auto (default: CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps"
@@ -41,7 +41,9 @@ def add_train(subparsers) -> None:
                         "Default: quick, or with --resume the run's own settings")
     p.add_argument("--data", required=True, help="dataset folder holding train/ and val/ A|B images")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and the log")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out (refused if there is none)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue the run saved in --out (refused if there is none); --resume path/to/checkpoint.pt "
+                        "--out new_folder continues a checkpoint copied elsewhere in a new run folder")
     p.add_argument("--skip-bad", action="store_true",
                    help="leave out pair files that fail the check made before the first step, instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch remains)")
@@ -57,26 +59,37 @@ def add_train(subparsers) -> None:
 def run_train(args) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
-    checkpoint = Path(args.out) / runs.CHECKPOINT
-    if args.resume and args.preset is None and checkpoint.is_file():
-        config = checkpoint_config(checkpoint).replace(**overrides)  # continue with the run's own settings
-    else:
-        config = preset(args.preset or "quick", **overrides)
+    resume, resume_from = args.resume is not False, None
+    if args.resume not in (True, False):  # --resume CHECKPOINT (or the run folder holding it)
+        resume_from = Path(args.resume) / runs.CHECKPOINT if Path(args.resume).is_dir() else Path(args.resume)
+        if resume_from.resolve() == (Path(args.out) / runs.CHECKPOINT).resolve():
+            resume_from = None  # --out's own checkpoint: a plain --resume
+    # --resume without --preset continues with the run's own settings, changed only by the options given
+    # (fit reads the checkpoint once, under the run's lock).
+    config = dict(overrides) if resume and args.preset is None else preset(args.preset or "quick", **overrides)
     config = join_torchrun(config)  # under torchrun: one process per device, each bound to its own
-    rank = rank_and_world()[0]
+    rank, trained = rank_and_world()[0], []
     try:
-        history = train.fit(config, args.data, args.out, resume=args.resume, progress=not args.quiet,
-                      skip_bad=args.skip_bad)
+        history = train.fit(config, args.data, args.out, resume=resume and resume_from is None,
+                            resume_from=resume_from, progress=not args.quiet, skip_bad=args.skip_bad,
+                            on_epoch_end=lambda report: trained.append(report.epoch))
     finally:
         leave_torchrun()
-    if history and rank == 0:
-        best = min(history, key=lambda row: row["val_l1"])
+    # The best generator in --out: of every epoch, or of those trained here when continuing a copied checkpoint.
+    rows = [row for row in history if resume_from is None or row["epoch"] in trained]
+    if rows and rank == 0:
+        best = min(rows, key=lambda row: row["val_l1"])
         print(f"best validation L1 {best['val_l1']:.4f} at epoch {int(best['epoch'])}: "
-              f"{Path(args.out) / runs.BEST_GENERATOR}")
+              f"{shown(Path(args.out) / runs.BEST_GENERATOR)}")
     return 0
 
 
 def run_generate(args) -> int:
+    if args.seed is not None and args.mode != "paper":
+        # Refused, not ignored: in eval mode dropout is off, so a seed would change nothing while it
+        # looks as if it chose the result (a warning scrolls away in folder mode).
+        raise ValueError(f"--seed sets the dropout noise of --mode paper; with --mode {args.mode} there is no noise "
+                         "to seed. Add --mode paper, or drop --seed")
     if args.stroke_width is not None:
         check_stroke_width(args.stroke_width, 256)  # refused before the generator loads
     plan = plan_outputs(args.sketch, args.output, force=args.force)  # every refusal before any work
@@ -85,14 +98,14 @@ def run_generate(args) -> int:
     folder, failed = Path(args.sketch).is_dir(), 0
     for src, dst in plan:
         try:
-            print(f"{src} -> {dst} ({colorize_file(generator, src, dst, **options)})")
+            print(f"{shown(src)} -> {shown(dst)} ({colorize_file(generator, src, dst, **options)})")
         except (ValueError, OSError) as err:
             if not folder:
                 raise
-            print(f"skipped {src}: {err}")  # one bad sketch must not stop the others
+            print(f"skipped {shown(src)}: {err}")  # one bad sketch must not stop the others
             failed += 1
     if folder:
-        print(f"coloured {len(plan) - failed} of {len(plan)} sketches with {meta['path']}"
+        print(f"coloured {len(plan) - failed} of {len(plan)} sketches with {shown(meta['path'])}"
               + (f"; {failed} failed (listed above)" if failed else ""))
     return 1 if failed else 0
 
@@ -118,7 +131,7 @@ def add_generate(subparsers) -> None:
 
 def run_export(args) -> int:
     out = export_generator(args.weights, args.output, half=args.half, note=args.note)
-    print(f"{args.weights} -> {out} ({out.stat().st_size / 1e6:.1f} MB{', fp16' if args.half else ''})")
+    print(f"{shown(args.weights)} -> {shown(out)} ({out.stat().st_size / 1e6:.1f} MB{', fp16' if args.half else ''})")
     return 0
 
 
@@ -137,13 +150,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_weights(args.weights, args.data, split=args.split, batch_size=args.batch_size,
                               max_images=args.max_images, device=args.device, perceptual=not args.no_perceptual,
                               fid_weights=args.fid_weights, lpips_weights=args.lpips_weights)
-    print(f"{report['weights']} on {report['data']}/{report['split']}: {report['images']} pairs at "
+    print(f"{shown(report['weights'])} on {shown(Path(report['data']) / report['split'])}: {report['images']} pairs at "
           f"{report['image_size']} px ({report['device']})")
     print(format_metrics_table(report["metrics"], report["baseline"]))
     if args.json:
         if Path(args.json).exists() and (read_json(args.json) or {}).get("format") != EVALUATION_FORMAT:
-            raise RefusedError(f"{args.json}: exists and is not an evaluation report; it is left as it is")
-        print(f"wrote {write_json_atomic(args.json, report)}")
+            raise RefusedError(f"{shown(args.json)}: exists and is not an evaluation report; it is left as it is")
+        print(f"wrote {shown(write_json_atomic(args.json, report))}")
     return 0
 
 
@@ -179,7 +192,7 @@ def run_experiments_cli(args: argparse.Namespace) -> int:
     print(results_markdown(results))
     print(checks_markdown(paper_checks(results)))
     print(f"{results['distinct_runs']} runs, {results['total_wall_seconds']:.0f} s on {results['hardware']['summary']}; "
-          f"wrote {args.results} and {Path(args.results).with_suffix('.png')}")
+          f"wrote {shown(args.results)} and {shown(Path(args.results).with_suffix('.png'))}")
     return 0
 
 
