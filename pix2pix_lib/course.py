@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .files import OWNER_MARKER, PACKAGE_DIR, RefusedError, atomic_output_dir, read_json
+from .files import OWNER_MARKER, PACKAGE_DIR, RefusedError, atomic_output_dir, read_json, shown
 
 CLONE = PACKAGE_DIR.parent           # the repository, when the package sits in a clone
 BUNDLED = PACKAGE_DIR / "course"     # what the wheel carries (setup.py copies it in)
@@ -64,10 +64,10 @@ def copy_course(dest: str | Path) -> Path:
     """
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise RefusedError(f"{dest}: exists and is not empty; give a new folder "
+        raise RefusedError(f"{shown(dest)}: exists and is not empty; give a new folder "
                            "(nothing in this one is touched: your runs and edited notebooks stay)")
     sources = {name: course_files(name) for name in ("notebooks", "results")}
-    missing = [str(path) for path in sources.values() if not path.is_dir()]
+    missing = [shown(path) for path in sources.values() if not path.is_dir()]
     if missing:
         raise FileNotFoundError(f"{', '.join(missing)}: not in this installation (a wheel built without setup.py?)")
     with atomic_output_dir(dest, kind=COURSE_KIND, flag="DIR") as tmp:

@@ -24,7 +24,6 @@ import json
 import logging
 import math
 import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,22 +33,17 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from . import train
-
-from .files import (RefusedError, exclusive_lock, mark_ours, read_json, write_json_atomic,
-                    write_text_atomic)
+from .files import (RefusedError, clear_ours, exclusive_lock, mark_ours, read_json, reading, shown,
+                    write_json_atomic, write_text_atomic)
 from .config import MACHINERY, TrainConfig, preset
 from .data.loaders import make_datasets
 from .data.paired import PairedImageDataset
 from .imaging import tensor_to_pil
-from .runs import LAST_GENERATOR, check_study_folder, is_experiment_run
+from .runs import BEST_GENERATOR, CHECKPOINT, LAST_GENERATOR, LOG, STEPS, VERDICTS, check_study_folder, is_experiment_run
 from .runtime import hardware_info, select_device
 from .weights import load_generator
 from .imaging import credit_band, open_image, save_image_atomic
-from .metrics import (
-    PerceptualMetrics,
-    evaluate_generator,
-    evaluate_predictions,
-)
+from .metrics import PerceptualMetrics, evaluate_generator, evaluate_predictions
 
 # Training images each variant sees, sized so that the whole study takes about an hour on a 2-core
 # CPU. The quick preset trains at ~34 images/s there (128 px, bf16; L1-only is faster with no D,
@@ -62,13 +56,12 @@ BUDGET_IMAGES = 15_000
 N_SAMPLES = 6  # validation sketches shown per variant (the same ones for every variant)
 RESULTS_FORMAT = "pix2pix-ablations/1"
 RUN_RESULT = "result.json"
-SAMPLES = "samples.png"
+SAMPLES = "samples.png"  # RUN_WRITES: what a run writes in its folder (listed in its marker); a stale run loses those
+RUN_WRITES = (CHECKPOINT, LAST_GENERATOR, BEST_GENERATOR, LOG, STEPS, "run_key.txt", RUN_RESULT, SAMPLES, "samples",
+              "samples/epoch_*.png", VERDICTS, f"{VERDICTS}/epoch_*.pt", ".*.tmp", "samples/.*.tmp", f"{VERDICTS}/.*.tmp")
 
-GROUPS = {
-    "loss": "Objective (paper Fig. 4, Table 1)",
-    "generator": "Generator architecture (paper Fig. 5)",
-    "patch": "Discriminator patch size (paper Fig. 6, Table 3)",
-}
+GROUPS = {"loss": "Objective (paper Fig. 4, Table 1)", "generator": "Generator architecture (paper Fig. 5)",
+          "patch": "Discriminator patch size (paper Fig. 6, Table 3)"}
 LAB_GROUPS = {"failure": "What goes wrong, and why (the GAN-dynamics lab, notebook 04)"}  # not the study's
 
 
@@ -165,9 +158,12 @@ def budget_schedule(config: TrainConfig, n_train: int, budget_images: int) -> Tr
 def check_study_folders(out_dir: Path, results_path: Path) -> None:
     """Refuse an --out that is not the study's own folder, and a --results file that is not a results file."""
     check_study_folder(out_dir)
+    if results_path.suffix.lower() != ".json":  # x.png: the grid (x.png) would be written over the JSON
+        raise ValueError(f"{shown(results_path)}: --results names the JSON file, and the grid goes beside it "
+                         "with .png; give a name ending in .json")
     for path in (results_path, results_path.with_suffix(".png")):
         if path.exists() and (read_json(results_path) or {}).get("format") != RESULTS_FORMAT:
-            raise RefusedError(f"{path}: exists and is not an ablation results file; it is left as it is "
+            raise RefusedError(f"{shown(path)}: exists and is not an ablation results file; it is left as it is "
                                "(choose another --results)")
 
 
@@ -195,22 +191,29 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         budget_images  -- training images per run (see BUDGET_IMAGES).
         variants       -- the Variants to run (default: all of VARIANTS).
         recompute      -- retrain runs that already have a result.
-        results_path   -- the combined JSON (default: <out_dir>/ablations.json); a PNG grid of
-                          samples is written beside it (same name, .png).
+        results_path   -- the combined JSON, *.json (default: <out_dir>/ablations.json); a PNG grid
+                          of samples is written beside it (same name, .png).
         perceptual     -- add FID / LPIPS when their weights are on disk.
         max_val_images -- evaluate on this many validation pairs only (fast mode, tests).
         grid_size      -- side in px of one image in the PNG grid.
     """
-
     data_root, out_dir = Path(data_root), Path(out_dir)
+    results_path = Path(results_path) if results_path is not None else out_dir / "ablations.json"
+    check_study_folders(out_dir, results_path)  # nothing is written before this
+    with reading(data_root):  # no rebuild swaps the data under the study
+        return _study(data_root, out_dir, results_path, base, budget_images, variants, recompute, progress,
+                      perceptual, max_val_images, grid_size)
+
+
+def _study(data_root, out_dir, results_path, base, budget_images, variants, recompute, progress, perceptual,
+           max_val_images, grid_size) -> dict:  # run_experiments, holding the data's reader lock
     for split in ("train", "val"):
         if not (data_root / split).is_dir():
-            raise FileNotFoundError(f"{data_root / split}: no such folder (expected an A|B dataset; build the "
+            raise FileNotFoundError(f"{shown(data_root / split)}: no such folder (expected an A|B dataset; build the "
                                     f"default with `python -m pix2pix_lib build-openmoji`)")
     base = base if base is not None else base_config()
     variants = list(variants if variants is not None else VARIANTS)
     device = select_device(base.device)
-    results_path = Path(results_path) if results_path is not None else out_dir / "ablations.json"
 
     # Data: every variant reads the same pairs at the same size (jitter settings come from the base).
     train_set, _ = make_datasets(base, data_root)
@@ -232,9 +235,8 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
     def scorer():
         return PerceptualMetrics(device=device) if perceptual else None
 
-    check_study_folders(out_dir, results_path)  # nothing is written before this
     out_dir.mkdir(parents=True, exist_ok=True)
-    mark_ours(out_dir, "experiments")
+    mark_ours(out_dir, "experiments", writes=("sketches.png", "targets.png", "ablations.json", "ablations.png"))
     save_image_atomic(_strip([tensor_to_pil(a) for a in sample_a]), out_dir / "sketches.png")
     save_image_atomic(_strip([tensor_to_pil(b) for b in sample_b]), out_dir / "targets.png")
     baseline = evaluate_predictions(lambda a: a, eval_loader, device=device, perceptual=scorer())
@@ -255,15 +257,13 @@ def run_experiments(data_root: str | Path, out_dir: str | Path, *, base: TrainCo
         marker = run_dir / "run_key.txt"
         started = marker.read_text().strip() if marker.is_file() else None
         if run_dir.exists() and any(run_dir.iterdir()) and not is_experiment_run(run_dir):
-            raise RefusedError(f"{run_dir}: --out holds a folder named like the run {run['run']!r} that the "
+            raise RefusedError(f"{shown(run_dir)}: --out holds a folder named like the run {run['run']!r} that the "
                                "experiments did not make; it is left as it is. Choose another --out")
         run_dir.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(run_dir / ".lock", what=run_dir):  # a run another process trains is left alone
+            mark_ours(run_dir, "experiment run", writes=RUN_WRITES)  # (again: an older marker listed nothing)
             if recompute or cached is not None or started != identity:
-                for entry in run_dir.iterdir():  # a stale run of ours: everything but the lock we hold
-                    if entry.name != ".lock":
-                        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-            mark_ours(run_dir, "experiment run")
+                clear_ours(run_dir, "experiment run")  # a stale run of ours: what a run writes; the rest is kept
             write_text_atomic(marker, identity + "\n")
             if progress:
                 log.info(f"[{run['run']}] training {', '.join(run['variants'])}: {config.total_epochs} epochs x "

@@ -66,8 +66,8 @@ LINE = '<g id="line"><circle cx="36" cy="36" r="20" fill="none" stroke="#000" st
 def svg_dir(tmp_path):
     folder = tmp_path / "svg"
     folder.mkdir()
-    for i in range(4):
-        (folder / f"1F60{i}.svg").write_text(SVG.format(COLOUR + LINE))
+    for i in range(4):  # four emoji, four drawings: byte-identical line art would make them one family
+        (folder / f"1F60{i}.svg").write_text(SVG.format(COLOUR + LINE.replace('r="20"', f'r="{20 + i}"')))
     (folder / "1F17F.svg").write_text(SVG.format(COLOUR + '<g id="line-supplement"><rect width="5" height="5"/></g><g id="line"/>'))
     (folder / "1F300.svg").write_text(SVG.format('<g id="color"/>' + LINE))
     return folder

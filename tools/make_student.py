@@ -5,9 +5,12 @@
 Honours nbgrader's markers: in a code cell, the lines between `### BEGIN SOLUTION` and
 `### END SOLUTION` become `# YOUR CODE HERE` and `raise NotImplementedError()` at the same
 indentation, exactly what nbgrader's ClearSolutions writes; the cells' nbgrader metadata is kept, so
-a teacher can also hand the notebooks out with nbgrader itself. The folder is new or one this tool made (never a folder of
-your own files, never notebooks/). Every check cell then says "not
+a teacher can also hand the notebooks out with nbgrader itself. Every check cell then says "not
 implemented yet" in one line, and the notebook still runs to the end on the library's code.
+
+The folder is new or one this tool made (never a folder of your own files, never notebooks/). A rebuild
+replaces only the notebooks it wrote there: your other files (a RUBRIC.md) move into the new build
+unchanged, and a handed-out notebook you edited makes it refuse, naming it, before anything changes.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from a clone
 
 from pix2pix_lib.course import NOTEBOOKS  # noqa: E402
-from pix2pix_lib.files import atomic_output_dir  # noqa: E402
+from pix2pix_lib.files import atomic_output_dir, shown  # noqa: E402
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:  # a refused --out, a broken marker: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{args.out}: student notebooks, {exercises} solutions replaced by `raise NotImplementedError()`")
+    print(f"{shown(args.out)}: student notebooks, {exercises} solutions replaced by `raise NotImplementedError()`")
     return 0
 
 
@@ -72,7 +75,8 @@ def write_student_notebooks(out: Path) -> int:
     """The student versions of every notebook into `out`; returns how many solutions were taken out."""
     exercises = 0
     # A new folder, or one this tool made before: never a folder of a teacher's own files, never the
-    # solutions (an input), and built aside, then swapped in whole (files.atomic_output_dir).
+    # solutions (an input), built aside, then swapped in whole; only the notebooks it listed are
+    # replaced, a teacher's other files are carried over (files.atomic_output_dir).
     with atomic_output_dir(out, kind="student notebooks", inputs=[ROOT / "notebooks"], flag="--out") as tmp:
         for path in sorted((ROOT / "notebooks").glob(NOTEBOOKS)):
             text = path.read_text()

