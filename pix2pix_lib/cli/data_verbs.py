@@ -23,7 +23,7 @@ def run_download(args: argparse.Namespace) -> int:
         path = download_carvana(args.root)
     else:
         path = download_dataset(args.name, args.root, base_url=args.base_url)
-    print(path)
+    print(shown(path))
     return 0
 
 
@@ -42,8 +42,8 @@ def add_download(subparsers) -> None:
 
 def run_download_model(args: argparse.Namespace) -> int:
     path = download_model(args.name, args.out, base_url=args.base_url)
-    print(f"{path}: {REFERENCE_MODELS[args.name][1]} (direction {REFERENCE_MODELS[args.name][0]}); "
-          f"try: python -m pix2pix_lib generate --weights {path} sketch.png -o out.png")
+    print(f"{shown(path)}: {REFERENCE_MODELS[args.name][1]} (direction {REFERENCE_MODELS[args.name][0]}); "
+          f"try: python -m pix2pix_lib generate --weights {shown(path)} sketch.png -o out.png")
     return 0
 
 
