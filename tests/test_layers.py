@@ -15,9 +15,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pix2pix_lib"
 
 # Lowest first. A unit is a top-level module or subpackage of pix2pix_lib.
 LAYERS = [
+    {"folders"},                                # printable names, writer and reader locks, a folder's inventory
     {"models"},                                 # the networks and the objective
     {"config", "files", "runtime", "strokes"},  # small shared facts
-    {"imaging", "course"},                      # every image file read and written; the course's own files
+    {"imaging", "course", "torchfile"},         # every image and torch file read; the course's own files
     {"data", "weights", "preprocess"},          # datasets; the two file formats; any sketch -> G input
     {"metrics", "runs", "pretrained"},          # measuring; a run folder's files; the reference's weights
     {"train", "generate"},                      # the algorithm; sketch -> colour image
