@@ -4,9 +4,9 @@ The front door holds what a first session needs; everything else is `p2p.<module
 the folder tree follows the paper (README, "The library"). Layers, lowest first (a module imports
 only from layers below it; tests/test_layers.py checks it):
 
-    models/                           the networks and the objective
+    models/, folders                  the networks and the objective; folders processes share (locks, names)
     config, files, runtime, strokes   small shared facts
-    imaging, course                   every image file read and written; the course's own files
+    imaging, course, torchfile        every image file read and written; the course's own files; every .pt read
     data/, weights, preprocess        datasets; the two file formats; any sketch -> the input
     metrics, runs, pretrained         metrics; a run folder's files; the reference's pretrained models
     train, generate                   the algorithm; sketch -> colour image

@@ -42,6 +42,9 @@ LAST_GENERATOR = "generator.pt"        # generator after the last epoch
 LOG = "log.csv"
 STEPS = "steps.csv"
 VERDICTS = "verdicts"
+# What fit writes in a run folder (patterns, one per depth): listed in its marker (files.mark_ours).
+RUN_WRITES = (CHECKPOINT, LAST_GENERATOR, BEST_GENERATOR, LOG, STEPS, "samples", "samples/epoch_*.png", VERDICTS,
+              f"{VERDICTS}/epoch_*.pt")
 
 
 def check_run_folder(out_dir: Path, *, resume: bool | str, writer: bool = True) -> None:

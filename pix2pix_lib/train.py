@@ -28,11 +28,11 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig, resume_changes
 from .data.loaders import calibration_loader, fixed_samples, make_datasets, make_train_loader
-from .files import exclusive_lock, is_ours, mark_ours, shown
+from .files import exclusive_lock, is_ours, mark_ours, reading, shown
 from .metrics import evaluate_generator
 from .models import (GANLoss, PatchDiscriminator, build_generator, discriminator_objective, generator_objective,
                      n_layers_for_patch, recompute_batch_norm, set_requires_grad)
-from .runs import (CHECKPOINT, EpochReport, check_data, check_run_folder, epoch_samples, epoch_summary,
+from .runs import (CHECKPOINT, RUN_WRITES, EpochReport, check_data, check_run_folder, epoch_samples, epoch_summary,
                    remove_killed_writes, resume_logs, save_epoch)
 from .runtime import (auto_precision, average_gradients, broadcast_buffers, mean_over_processes, rank_and_world,
                       seed_everything, select_device)
@@ -262,11 +262,12 @@ def fit(config: TrainConfig | dict, data_root: str | Path, out_dir: str | Path, 
         else:
             seed_everything(config.seed)  # the same seed on every rank: identical initial weights
             model = TrainingState.from_config(config)
-        if rank == 0 and not is_ours(out_dir):  # an experiment's run keeps its own mark
-            mark_ours(out_dir, "training run")
+        if rank == 0 and not is_ours(out_dir, "experiment run"):  # an experiment's run keeps its own mark
+            mark_ours(out_dir, "training run", writes=RUN_WRITES)
         try:
-            return _train(model, data_root, out_dir, on_epoch_end=on_epoch_end, progress=progress,
-                          datasets=datasets, skip_bad=skip_bad)
+            with reading(data_root):  # a rebuild of the dataset is refused while this run reads it
+                return _train(model, data_root, out_dir, on_epoch_end=on_epoch_end, progress=progress,
+                              datasets=datasets, skip_bad=skip_bad)
         finally:  # a write cut short (Ctrl-C, SIGTERM) leaves no temporary file behind
             if rank == 0:
                 remove_killed_writes(out_dir)

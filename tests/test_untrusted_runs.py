@@ -84,6 +84,39 @@ def test_a_new_run_refuses_an_unmarked_folder_holding_only_a_checkpoint(tiny_pai
     assert sorted(p.name for p in bare.iterdir()) == [runs.CHECKPOINT]
 
 
+def test_a_run_folder_lists_what_training_writes_and_a_users_file_is_not_among_it(tiny_pairs, one_epoch_run):
+    from pix2pix_lib import files
+
+    (one_epoch_run / "NOTES.txt").write_text("mine")
+    (one_epoch_run / "samples" / "my_drawing.png").write_bytes(b"mine")
+    survey = files.audit(one_epoch_run, "training run")
+    assert {runs.CHECKPOINT, runs.LOG, runs.BEST_GENERATOR, "samples/epoch_001.png", "verdicts/epoch_001.pt"} <= set(
+        survey.ours)
+    assert sorted(survey.extras) == ["NOTES.txt", "samples/my_drawing.png"]
+    train.fit(TrainConfig(**TINY, epochs=2, epochs_decay=0), tiny_pairs, one_epoch_run, resume=True, progress=False)
+    assert (one_epoch_run / "NOTES.txt").read_text() == "mine"
+    assert (one_epoch_run / "samples" / "my_drawing.png").read_bytes() == b"mine"
+
+
+# --- item 7: a dataset is not rebuilt under a training that reads it ---------------------------------
+def test_a_rebuild_of_the_dataset_is_refused_while_a_training_reads_it(tiny_pairs, tmp_path):
+    from pix2pix_lib import files
+
+    refused = []
+
+    def try_a_rebuild(report):
+        with pytest.raises(files.FolderBusyError, match="is reading this dataset"):
+            with files.no_readers(tiny_pairs):
+                pass
+        refused.append(report.epoch)
+
+    train.fit(TrainConfig(**TINY, epochs=1, epochs_decay=0), tiny_pairs, tmp_path / "run", progress=False,
+              on_epoch_end=try_a_rebuild)
+    assert refused == [1]
+    with files.no_readers(tiny_pairs):  # the training is over: the folder is free again
+        pass
+
+
 # --- item 3: what killed writes leave is cleared at the next start, and nothing else ---------------
 def test_killed_writes_are_cleared_at_a_resume_and_nothing_else(tiny_pairs, one_epoch_run):
     run = one_epoch_run
