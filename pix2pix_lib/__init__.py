@@ -4,7 +4,8 @@ The front door holds what a first session needs; everything else is `p2p.<module
 the folder tree follows the paper (README, "The library"). Layers, lowest first (a module imports
 only from layers below it; tests/test_layers.py checks it):
 
-    models/, folders                  the networks and the objective; folders processes share (locks, names)
+    folders                           folders processes share: printable names, locks, what a folder holds
+    models/                           the networks and the objective
     config, files, runtime, strokes   small shared facts
     imaging, course, torchfile        every image file read and written; the course's own files; every .pt read
     data/, weights, preprocess        datasets; the two file formats; any sketch -> the input
