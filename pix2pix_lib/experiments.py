@@ -32,14 +32,14 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from . import train
+from . import runs, train
 from .files import (RefusedError, clear_ours, exclusive_lock, mark_ours, read_json, reading, shown,
                     write_json_atomic, write_text_atomic)
 from .config import MACHINERY, TrainConfig, preset
 from .data.loaders import make_datasets
 from .data.paired import PairedImageDataset
 from .imaging import tensor_to_pil
-from .runs import BEST_GENERATOR, CHECKPOINT, LAST_GENERATOR, LOG, STEPS, VERDICTS, check_study_folder, is_experiment_run
+from .runs import LAST_GENERATOR, check_study_folder, is_experiment_run
 from .runtime import hardware_info, select_device
 from .weights import load_generator
 from .imaging import credit_band, open_image, save_image_atomic
@@ -56,9 +56,10 @@ BUDGET_IMAGES = 15_000
 N_SAMPLES = 6  # validation sketches shown per variant (the same ones for every variant)
 RESULTS_FORMAT = "pix2pix-ablations/1"
 RUN_RESULT = "result.json"
-SAMPLES = "samples.png"  # RUN_WRITES: what a run writes in its folder (listed in its marker); a stale run loses those
-RUN_WRITES = (CHECKPOINT, LAST_GENERATOR, BEST_GENERATOR, LOG, STEPS, "run_key.txt", RUN_RESULT, SAMPLES, "samples",
-              "samples/epoch_*.png", VERDICTS, f"{VERDICTS}/epoch_*.pt", ".*.tmp", "samples/.*.tmp", f"{VERDICTS}/.*.tmp")
+SAMPLES = "samples.png"
+# What a run writes in its folder (listed in its marker): a stale run loses those and nothing else. A
+# killed write's temporary goes at the run's next start (runs.remove_killed_writes, by exact name).
+RUN_WRITES = (*runs.RUN_WRITES, "run_key.txt", RUN_RESULT, SAMPLES)
 
 GROUPS = {"loss": "Objective (paper Fig. 4, Table 1)", "generator": "Generator architecture (paper Fig. 5)",
           "patch": "Discriminator patch size (paper Fig. 6, Table 3)"}
@@ -225,8 +226,6 @@ def _study(data_root, out_dir, results_path, base, budget_images, variants, reco
     picks = torch.linspace(0, len(val_set) - 1, min(N_SAMPLES, len(val_set))).round().long().unique().tolist()
     sample_a = torch.stack([val_set[i]["A"] for i in picks])  # (S, 3, H, W)
     sample_b = torch.stack([val_set[i]["B"] for i in picks])
-    if base.num_workers > 0:
-        train_set.fill_cache(progress=False)  # forked loader workers inherit the in-memory cache
     # Which data a cached run was trained on: its folder, its size, and its manifest (rebuilt data).
     manifest_file = data_root / "manifest.json"
     data_id = (f"{data_root.resolve()} train={len(train_set)} val={len(val_set)} manifest="

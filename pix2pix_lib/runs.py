@@ -207,7 +207,10 @@ def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoi
     if style:  # photos as inputs, or inputs without ink: no sketch style to store
         record["sketch_style"] = style
     stored = model.data.get("fingerprint")
-    if stored and record.get("fingerprint") and stored != record["fingerprint"]:
+    # Checkpoints from before the content hash stored names and sizes only: that is still their data.
+    names_and_sizes = (f"{train_set.fingerprint(content=False)}-{val_set.fingerprint(content=False)}"
+                       if "fingerprint" in record else None)
+    if stored and record.get("fingerprint") and stored not in (record["fingerprint"], names_and_sizes):
         raise ValueError(f"{shown(checkpoint)}: cannot resume on other data: the run was trained on "
                          f"{shown(model.data['path'])} ({model.data.get('files')} files), {shown(data_root)} holds "
                          f"{record.get('files')} other or "

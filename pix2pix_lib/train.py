@@ -181,8 +181,8 @@ def restore_checkpoint(state: dict, path: str | Path, device=None, **config_over
         check_finite(state[name], path)
         check_state_fits(getattr(model, name), state[name], path, name)
     try:
-        model.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        load_training_state(model, state, path)  # its own errors name the file and the field
+    except (KeyError, TypeError, RuntimeError) as err:
         raise ValueError(f"{shown(path)}: the checkpoint's optimiser, schedule or random state does not fit "
                          f"({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
     return model

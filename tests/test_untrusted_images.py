@@ -17,7 +17,7 @@ from PIL import EpsImagePlugin, Image
 from pix2pix_lib import imaging, preprocess, report
 from pix2pix_lib import experiments as experiments_module
 from pix2pix_lib import generate as generate_module
-from pix2pix_lib.canvas import DoodleCanvas, _check_strokes, image_from_png, png_bytes
+from pix2pix_lib.canvas import DoodleCanvas, _check_strokes, image_from_png
 from pix2pix_lib.cli import main
 from pix2pix_lib.data import PairedImageDataset, load_rgb, make_pair_image
 from pix2pix_lib.data import openmoji as openmoji_module

