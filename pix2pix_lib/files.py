@@ -11,14 +11,12 @@ Four rules every command follows (README, "What a command may replace"):
    (`exclusive_lock`), or waits for the first to finish when that is what it wants.
 4. **No swap under a reader.** A dataset being read (`reading`) is not replaced: the rebuild is refused.
 
-Also here (from `folders`): `default_data_dir()`, where datasets land when the caller names no folder.
+Also here (from `folders`): atomic writes of one file, locks, `default_data_dir()` (where datasets land).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import json
 import logging
 import os
 import re
@@ -28,8 +26,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from .folders import (PACKAGE_DIR, FolderBusyError, RefusedError, default_data_dir,  # noqa: F401
-                      exclusive_lock, inventory, matches, names, no_readers, reading, shown)
+from .folders import (_UMASK, PACKAGE_DIR, DiskFullError, FolderBusyError, RefusedError,  # noqa: F401
+                      atomic_path, default_data_dir, exclusive_lock, inventory, matches, names, no_readers,
+                      read_json, reading, shown, write_json_atomic, write_text_atomic)
 
 log = logging.getLogger(__name__)
 OWNER_MARKER = ".made-by-pix2pix_lib"
@@ -42,66 +41,6 @@ BUILD_SHAPES = {"openmoji dataset": ("train", "val", "train/*.png", "val/*.png",
                                      "LICENSE.txt"),
                 "masked-photo pairs": ("train", "val", "train/*.png", "val/*.png", "manifest.json"),
                 "student notebooks": ("[0-9][0-9]_*.ipynb",)}
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-class DiskFullError(OSError):
-    """The disk filled up while `path` was being written; the file that was there before is intact."""
-
-    def __init__(self, path: Path, what: str = "file", then: str = "run again"):
-        super().__init__(f"disk full while writing {shown(path)}; the previous {what} is intact (free some space, "
-                         f"then {then})")
-        self.errno, self.path = errno.ENOSPC, Path(path)
-
-
-# --- files --------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_path(path: str | Path, *, what: str = "file") -> Iterator[Path]:
-    """Yield a unique temporary path beside `path`; on success it replaces `path`, on error it is removed.
-
-    The temporary name (`.<name>.<random>.tmp`) is made by `tempfile.mkstemp`, so two processes
-    writing the same file each get their own, and the last to finish wins. A full disk is reported
-    as such ("disk full while writing <path>; the previous <what> is intact").
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual permissions
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:
-        # torch.save reports a full disk as "[enforce fail at inline_container.cc] ... unexpected pos".
-        if isinstance(err, DiskFullError):
-            raise
-        if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "unexpected pos" in str(err):
-            raise DiskFullError(path, what) from None
-        raise
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
-    return Path(path)
-
-
-def write_json_atomic(path: str | Path, data) -> Path:
-    """JSON with a trailing newline, written whole or not at all."""
-    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
-def read_json(path: str | Path) -> dict | None:
-    """A JSON object from `path`, or None when the file is missing, unreadable or not an object."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 # --- what the library wrote ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Folders several processes share: printable names, locks for writers and readers, what a folder holds.
 
 - `shown(path)`: a file name as one printable line, for every message that names a user's file.
+- `atomic_path(file)`: a file written whole or not at all (a unique temporary name, then a rename).
 - `exclusive_lock(file)`: one writer at a time (a second is refused, or waits).
 - `reading(folder)`: a shared lock a reader (a training) holds on a dataset folder; `no_readers(folder)`
   is what a rebuild takes before it replaces the folder, and it refuses at once while anyone reads.
@@ -14,10 +15,14 @@ Plain Python, the lowest layer: `files` builds the "only what we made" rules on 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import hashlib
+import json
 import os
-from collections.abc import Iterator
+import signal
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 try:  # POSIX advisory locks; on Windows folders are not locked (documented in the README)
@@ -44,6 +49,78 @@ def shown(path: str | Path) -> str:
     """
     text = str(path)
     return text if text.isprintable() else text.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class DiskFullError(OSError):
+    """The disk filled up while `path` was being written; the file that was there before is intact."""
+
+    def __init__(self, path: Path, what: str = "file", then: str = "run again"):
+        super().__init__(f"disk full while writing {shown(path)}; the previous {what} is intact (free some space, "
+                         f"then {then})")
+        self.errno, self.path = errno.ENOSPC, Path(path)
+
+
+# --- one file, whole or nothing --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, what: str = "file") -> Iterator[Path]:
+    """Yield a unique temporary path beside `path`; on success it replaces `path`, on error it is removed.
+
+    The temporary name (`.<name>.<random>.tmp`) is made by `tempfile.mkstemp`, so two processes
+    writing the same file each get their own, and the last to finish wins. A full disk is reported
+    as such ("disk full while writing <path>; the previous <what> is intact").
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Ctrl-C / SIGTERM wait while the temporary file is made and named, and land inside the `try`
+    # below that removes it: a stop in between would leave it behind.
+    stops = {signal.SIGINT, signal.SIGTERM} if hasattr(signal, "pthread_sigmask") else set()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, stops) if stops else None
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except BaseException:
+        if stops:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        if stops:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a stop that waited is raised here
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual permissions
+        yield tmp
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        # torch.save reports a full disk as "[enforce fail at inline_container.cc] ... unexpected pos".
+        if isinstance(err, DiskFullError):
+            raise
+        if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "unexpected pos" in str(err):
+            raise DiskFullError(path, what) from None
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json_atomic(path: str | Path, data) -> Path:
+    """JSON with a trailing newline, written whole or not at all."""
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: str | Path) -> dict | None:
+    """A JSON object from `path`, or None when the file is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def names(rels: list[str], most: int = 5) -> str:
