@@ -212,7 +212,7 @@ def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoi
                        if "fingerprint" in record else None)
     if stored and record.get("fingerprint") and stored not in (record["fingerprint"], names_and_sizes):
         raise ValueError(f"{shown(checkpoint)}: cannot resume on other data: the run was trained on "
-                         f"{shown(model.data['path'])} ({model.data.get('files')} files), {shown(data_root)} holds "
+                         f"{shown(model.data.get('path', '?'))} ({model.data.get('files')} files), {shown(data_root)} holds "
                          f"{record.get('files')} other or "
                          "changed files. Resume with the run's own data, or train into another output folder")
     return record

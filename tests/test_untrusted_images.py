@@ -390,3 +390,24 @@ def test_resume_on_other_data_with_the_same_names_and_sizes_is_refused(tmp_path)
     sets, _ = record(one)
     assert check_data(types.SimpleNamespace(data=first), *sets, one, skip_bad=False,
                       checkpoint=tmp_path / "c.pt")["fingerprint"] == first["fingerprint"]
+
+
+def test_a_checkpoint_from_before_the_content_hash_resumes_on_its_own_data_only(tmp_path):
+    """Older checkpoints stored the names-and-sizes fingerprint: their own data still resumes, other data does not."""
+    one, other = _bmp_dataset(tmp_path / "one", 0), _bmp_dataset(tmp_path / "other", 1)
+
+    def sets(root):
+        found = [PairedImageDataset(root, split, image_size=16) for split in ("train", "val")]
+        for dataset in found:
+            dataset.check_files()
+        return found
+
+    old = {"path": str(one), "fingerprint": "-".join(s.fingerprint(content=False) for s in sets(one))}
+    assert check_data(types.SimpleNamespace(data=old), *sets(one), one, skip_bad=False,
+                      checkpoint=tmp_path / "c.pt")["fingerprint"] != old["fingerprint"]  # now with contents
+    # Same names and sizes, other pixels: the old fingerprint cannot tell, so only its own data is accepted
+    # through it, and the names-and-sizes equality is all an old checkpoint can promise.
+    assert "-".join(s.fingerprint(content=False) for s in sets(other)) == old["fingerprint"]
+    with pytest.raises(ValueError, match="cannot resume on other data"):
+        check_data(types.SimpleNamespace(data={**old, "fingerprint": "0" * 16 + "-" + "0" * 16}), *sets(one), one,
+                   skip_bad=False, checkpoint=tmp_path / "c.pt")
