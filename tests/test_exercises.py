@@ -81,6 +81,12 @@ MUTANTS = [  # (exercise, check, function name, old, new, what the check must sa
     ("ex2_unet", "check_unet", "MyUNet", "[block(x), features[len(self.encoder) - 2 - j]]",
      "[features[len(self.encoder) - 2 - j], block(x)]", "in the order [decoder, encoder]"),
     ("ex2_unet", "check_unet", "MyUNet", "nn.Tanh()", "nn.Identity()", "needs a Tanh"),
+    ("ex2_unet", "check_unet", "MyUNet", "normalize=0 < i < depth - 1", "normalize=0 < i",
+     "the paper's own errata (appendix 6.3)"),  # batch norm on the 1x1 bottleneck: PyTorch's error, named
+    ("ex2_unet", "check_unet", "MyUNet", "normalize=0 < i < depth - 1", "normalize=i < depth - 1",
+     "batch norm on the first encoder block"),
+    ("ex2_unet", "check_unet", "MyUNet", "        init_weights(self)\n", "        pass\n",
+     "not the paper's N(0, 0.02): call init_weights(self)"),
     ("ex3_field", "check_receptive_field", "my_receptive_field", "(field - 1) * stride + kernel",
      "field + kernel - 1", "r <- (r - 1) * stride + kernel"),
     ("ex3_field", "check_receptive_field", "my_receptive_field", "reversed(layers)", "layers", "walk back from the output"),
@@ -97,6 +103,12 @@ MUTANTS = [  # (exercise, check, function name, old, new, what the check must sa
     ("ex4_losses", "check_generator_loss", "generator_loss", "gan_loss(D(real_a, fake_b), True)",
      "gan_loss(D(real_a, fake_b), False)", "target is real"),
     ("ex4_losses", "check_generator_loss", "generator_loss", "lambda_l1 * F.l1_loss", "F.l1_loss", "not weighted"),
+    ("ex4_losses", "check_generator_loss", "generator_loss", "lambda_l1 * F.l1_loss", "100 * F.l1_loss",
+     "not a hard-coded 100"),
+    ("ex4_losses", "check_generator_loss", "generator_loss", "gan_loss(D(real_a, fake_b), True)",
+     "-gan_loss(D(real_a, fake_b), False)", "the saturating loss"),
+    ("ex4_losses", "check_generator_loss", "generator_loss", "F.l1_loss(fake_b, real_b)", "F.l1_loss(fake_b, real_a)",
+     "compares fake_b with the sketch real_a"),
     ("ex4_losses", "check_generator_loss", "generator_loss", "F.l1_loss(fake_b, real_b)", "F.mse_loss(fake_b, real_b)",
      "L2 (MSE)"),
     ("ex4_losses", "check_generator_loss", "generator_loss", "D(real_a, fake_b)", "D(real_a, fake_b.detach())",
@@ -131,6 +143,10 @@ STEP_MUTANTS = {  # training_step: mistakes that need more than one replacement
         "    return loss_d.item()",
         "    opt_d.zero_grad()\n    loss_d = discriminator_loss(D, real_a, real_b, fake_b)\n    loss_d.backward()\n"
         "    opt_d.step()\n    return loss_d.item()"), "G was updated before D"),
+    "G's loss before D's update": (lambda s: s.replace(
+        "    loss_g = generator_loss(D, real_a, real_b, fake_b)  # through the updated D\n", "").replace(
+        "    opt_d.zero_grad()\n", "    loss_g = generator_loss(D, real_a, real_b, fake_b)\n    opt_d.zero_grad()\n"),
+        "G's loss was computed before D's update"),
     "tensors returned": (lambda s: s.replace("return loss_d.item(), loss_g.item()", "return loss_d, loss_g"),
                          "two floats"),
     "no optimiser step": (lambda s: s.replace("    opt_d.step()\n", "").replace("    opt_g.step()\n", ""),

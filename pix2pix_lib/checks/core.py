@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -37,6 +38,30 @@ def _check(name: str, run: Callable[[], str | None]) -> Check:
     result = Check(name, problem)
     print(result)
     return result
+
+
+def grading() -> bool:
+    """True while nbgrader grades or validates (it sets NBGRADER_EXECUTION), or with PIX2PIX_GRADING=1.
+
+    PIX2PIX_GRADING=0 turns it off even under nbgrader. A student stepping through a notebook is
+    never graded: a ✗ prints one line and the notebook goes on.
+    """
+    forced = os.environ.get("PIX2PIX_GRADING", "").strip()
+    if forced:
+        return forced not in ("0", "false", "no")
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+def graded(*results: Check) -> None:
+    """The last line of each check cell: when grading (`grading()`), a ✗ above fails the cell.
+
+    Raises AssertionError carrying the checks' own one-line messages, so nbgrader gives the cell's
+    points only when every check in it passed (and `nbgrader validate` names what is wrong).
+    Otherwise it does nothing: the ✗ lines were printed already and the notebook goes on.
+    """
+    failed = [str(result) for result in results if not result]
+    if failed and grading():
+        raise AssertionError("; ".join(failed))
 
 
 def mine_or_library(name: str, mine, ok: Check, library):

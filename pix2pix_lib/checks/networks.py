@@ -72,6 +72,18 @@ def check_up_block(up_block: Callable[..., nn.Module]) -> Check:
 
 
 # ----------------------------------------------------------------------------- notebook 02: the U-Net
+def _init_problem(model: nn.Module, std: float = 0.02) -> str | None:
+    """The paper's init: every convolution's weights ~ N(0, 0.02) (PyTorch's default is a uniform of
+    another spread, 1/sqrt(fan_in), e.g. about 0.08 for the first 4x4 convolution of 3 channels)."""
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m.weight.numel() >= 256:
+            got = float(m.weight.detach().std())
+            if abs(got - std) > 0.25 * std or abs(float(m.weight.detach().mean())) > 0.25 * std:
+                return (f"the weights of {name or 'a convolution'} have std {got:.4f}, not the paper's N(0, 0.02): "
+                        "call init_weights(self) at the end of __init__ (PyTorch's default init is another one)")
+    return None
+
+
 def check_unet(unet_class: Callable[..., nn.Module]) -> Check:
     """unet_class(ngf=64, depth=8): the paper's U-Net, 54,413,955 parameters, skips from each encoder level."""
     def run():
@@ -79,10 +91,14 @@ def check_unet(unet_class: Callable[..., nn.Module]) -> Check:
         x = _seeded(1, 3, 64, 64)
         try:
             out = mine(x)
-        except RuntimeError as err:
+        except (RuntimeError, ValueError) as err:  # torch raises ValueError for batch norm on 1 value
             if "Sizes of tensors must match" in str(err):
                 return ("torch.cat got tensors of different sizes: concatenate each decoder output with the encoder "
                         "feature of the same resolution (decoder block j with encoder block depth-2-j)")
+            if "Expected more than 1 value per channel" in str(err):
+                return ("batch norm on the 1x1 bottleneck (the innermost encoder block): at batch size 1 it sees one "
+                        "value per channel and fails (or zeroes it); the paper's own errata (appendix 6.3) removes it: "
+                        "normalize=False there")
             if "channels, but got" in str(err):
                 return ("a block got other channels than it was built for: every decoder block after the first reads "
                         "2x the channels, because forward concatenates a skip onto what the block before made")
@@ -104,9 +120,15 @@ def check_unet(unet_class: Callable[..., nn.Module]) -> Check:
             return (f"{got:,} parameters: exactly the encoder-decoder without skips. Concatenate each encoder "
                     "feature onto the decoder output of the same size, and give the next block 2x the channels")
         problem = _parameter_problem("MyUNet(ngf=64, depth=8)", got, PAPER_G_PARAMETERS,
-                                     {-3: ": the final ConvTranspose2d keeps its bias (3 values)"})
+                                     {-3: ": the final ConvTranspose2d keeps its bias (3 values)",
+                                      128: ": batch norm on the first encoder block (C64 has none, appendix 6.1.1: "
+                                           "normalize=False for block 0)",
+                                      1024: ": batch norm on the 1x1 bottleneck (the paper's errata, appendix 6.3, "
+                                            "removes it: normalize=False for the innermost block)"})
         if problem:
             return problem + " (compare layer_table(MyUNet(), x) with the library's)"
+        if problem := _init_problem(mine):
+            return problem
         if _same_function(mine, UNetGenerator(ngf=8, depth=6), x) is False:
             return ("the right layers but another output: decoder block j must be concatenated with encoder "
                     "block depth-2-j (the one of the same resolution), in the order [decoder, encoder]")

@@ -98,9 +98,19 @@ def check_generator_loss(generator_loss: Callable) -> Check:
                 return "G wants D to call its output real: the adversarial term's target is real, not fake"
             if abs(got - _value(want.gan + want.l1)) < 1e-4:
                 return "the L1 term is not weighted: the paper uses lambda = 100"
+            if abs(got - _value(-GANLoss("vanilla")(D(a, fake), False) + 100 * want.l1)) < 1e-4:
+                return ("that is the saturating loss, G minimising log(1 - D(a, G(a))): its gradient vanishes while D "
+                        "wins; the paper has G maximise log D(a, G(a)) instead: gan_loss(D(a, fake_b), True)")
+            if abs(got - _value(want.gan + 100 * F.l1_loss(fake, a))) < 1e-4:
+                return "the L1 term compares fake_b with the sketch real_a; it must compare it with the target real_b"
             if abs(got - _value(want.gan + 100 * F.mse_loss(fake, b))) < 1e-4:
                 return "that is an L2 (MSE) term; pix2pix uses L1, which blurs less"
             return f"G's loss is {got:.4f}, expected {_value(want.total):.4f} (gan {_value(want.gan):.4f} + 100 x L1 {_value(want.l1):.4f})"
+        other = generator_loss(D, a, b, fake, lambda_l1=10.0)  # lambda_l1 must be the argument, not a constant
+        if abs(_value(other) - _value(want.gan + 10 * want.l1)) > 1e-4:
+            if abs(_value(other) - _value(want.total)) < 1e-4:
+                return "lambda_l1=10 gives the loss of lambda = 100: use the argument lambda_l1, not a hard-coded 100"
+            return f"with lambda_l1=10 G's loss is {_value(other):.4f}, expected {_value(want.gan + 10 * want.l1):.4f}"
         grad = torch.autograd.grad(loss, fake, allow_unused=True)[0] if loss.requires_grad else None
         if grad is None or grad.abs().sum() == 0:
             return "no gradient reaches G: do not detach fake_b in G's loss"
@@ -161,7 +171,13 @@ def check_training_step(training_step: Callable) -> Check:
     """training_step(G, D, opt_g, opt_d, real_a, real_b): generate once, update D (on a detached fake), then G."""
     def run():
         start = torch.cat([p.detach().flatten() for m in _tiny_pair()[:2] for p in m.parameters()])
-        got = _after_one_step(training_step)
+        try:
+            got = _after_one_step(training_step)
+        except RuntimeError as err:
+            if "modified by an inplace operation" in str(err):
+                return ("G's loss was computed before D's update (opt_d.step() changed the D it went through): "
+                        "compute generator_loss after opt_d.step(), so G learns from the updated D")
+            raise
         if torch.equal(got, start):
             return "no parameter changed: call backward() and each optimiser's step()"
         if torch.allclose(got, _after_one_step(None, {}), atol=1e-6):
