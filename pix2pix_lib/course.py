@@ -6,12 +6,13 @@ Two ways to have the course:
   (pix2pix_lib/course/, see setup.py), and `python -m pix2pix_lib notebooks DIR` copies the
   notebooks and results out to a folder of the user's, as d2l's package does.
 
-A notebook finds its folders (data, runs, results) from `course_root()`: the clone, a folder made by
-`notebooks DIR`, or else the current folder.
+A notebook finds its folders (data, runs, results) from `course_root()`: PIX2PIX_COURSE_DIR when set, the
+clone, a folder made by `notebooks DIR`, or else the current folder.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -44,16 +45,22 @@ def course_files(name: str) -> Path:
 def course_root(start: str | Path | None = None) -> Path:
     """The folder a notebook keeps its data, runs and results in (absolute).
 
-    Looked for from `start` (default: the current folder) upwards: a clone of the repository or a
+    PIX2PIX_COURSE_DIR, when set, is the answer (`~` expanded; created by whoever writes there). Else
+    looked for from `start` (default: the current folder) upwards: a clone of the repository or a
     folder made by `python -m pix2pix_lib notebooks DIR`. Then the clone the package sits in (an
-    editable install, wherever the notebook runs). Else the current folder itself (a plain
-    `pip install`, a notebook opened anywhere).
+    editable install, wherever the notebook runs), except while nbgrader grades (NBGRADER_EXECUTION
+    set): every submission then keeps its runs in its own folder, so a class graded from one install
+    never shares the clone's runs/quick (and `fit` never resumes one student's run for the next).
+    Else the current folder itself (a plain `pip install`, a notebook opened anywhere).
     """
+    override = os.environ.get("PIX2PIX_COURSE_DIR", "").strip()
+    if override:
+        return Path(override).expanduser().resolve()
     here = Path(start if start is not None else Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if _is_clone(folder) or _is_copied_course(folder):
             return folder
-    return CLONE if _is_clone(CLONE) else here
+    return CLONE if _is_clone(CLONE) and not os.environ.get("NBGRADER_EXECUTION") else here
 
 
 def copy_course(dest: str | Path) -> Path:
