@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import signal
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -209,6 +210,11 @@ def exclusive_lock(lock_file: str | Path, *, wait: bool = False, what: str | Non
         if same:
             break
         handle.close()
+    # Ours holds a pid, or nothing (a holder killed before writing it): any other file is someone's own.
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode) or not _pid_or_empty(os.pread(handle.fileno(), 64, 0)):
+        handle.close()
+        raise RefusedError(f"{shown(lock_file)}: a file of someone else's where this library keeps its lock; it is "
+                           "left as it is. Move it away, or choose another folder")
     try:
         handle.seek(0)
         handle.truncate()
@@ -221,6 +227,10 @@ def exclusive_lock(lock_file: str | Path, *, wait: bool = False, what: str | Non
         lock_file.unlink(missing_ok=True)  # before unlocking: a waiter then sees it is gone and retries
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+def _pid_or_empty(text: bytes) -> bool:
+    return not text.strip() or text.strip().isdigit()
 
 
 # Readers and a rebuild lock the dataset folder itself (flock on its directory): no lock file is

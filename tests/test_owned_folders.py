@@ -284,3 +284,29 @@ def test_a_refusal_names_a_strange_folder_on_one_line(tmp_path):
     with pytest.raises(RefusedError) as err:
         _build(out, BUILD)
     assert "\n" not in str(err.value) and "\x1b" not in str(err.value) and "a\\nb" in str(err.value)
+
+
+def test_a_users_file_at_a_lock_name_is_refused_and_kept(tmp_path):
+    from pix2pix_lib.files import exclusive_lock
+
+    lock = tmp_path / ".data.lock"
+    lock.write_text("USER DATA\n")
+    with pytest.raises(RefusedError, match="someone else's where this library keeps its lock"):
+        with exclusive_lock(lock):
+            pass
+    assert lock.read_text() == "USER DATA\n"
+    lock.write_text("12345\n")  # a killed holder's pid: ours, taken over and removed after use
+    with exclusive_lock(lock):
+        assert lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists()
+
+
+def test_a_run_claims_only_the_exact_names_it_writes():
+    from pix2pix_lib import experiments, runs
+    from pix2pix_lib.folders import matches
+
+    for writes in (runs.RUN_WRITES, experiments.RUN_WRITES):
+        assert matches("samples/epoch_002.png", writes) and matches("verdicts/epoch_1000.pt", writes)
+        for users in ("samples/epoch_002_annotated.png", "samples/epoch_2.png", "verdicts/epoch_003.pt.bak",
+                      ".notes.tmp", "samples/.x.tmp"):
+            assert not matches(users, writes), users
