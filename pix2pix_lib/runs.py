@@ -43,8 +43,10 @@ LOG = "log.csv"
 STEPS = "steps.csv"
 VERDICTS = "verdicts"
 # What fit writes in a run folder (patterns, one per depth): listed in its marker (files.mark_ours).
-RUN_WRITES = (CHECKPOINT, LAST_GENERATOR, BEST_GENERATOR, LOG, STEPS, "samples", "samples/epoch_*.png", VERDICTS,
-              f"{VERDICTS}/epoch_*.pt")
+# Exact shapes (epoch_005.png, epoch_1000.png), so a user's epoch_002_annotated.png is not taken for ours.
+_EPOCH = ("epoch_[0-9][0-9][0-9]", "epoch_[0-9][0-9][0-9][0-9]")
+RUN_WRITES = (CHECKPOINT, LAST_GENERATOR, BEST_GENERATOR, LOG, STEPS, "samples", VERDICTS,
+              *(f"samples/{e}.png" for e in _EPOCH), *(f"{VERDICTS}/{e}.pt" for e in _EPOCH))
 
 
 def check_run_folder(out_dir: Path, *, resume: bool | str, writer: bool = True) -> None:
@@ -79,6 +81,10 @@ def check_run_folder(out_dir: Path, *, resume: bool | str, writer: bool = True) 
         raise RefusedError(f"{shown(out_dir)}: --out is a folder of other files, not a run folder; a run writes "
                            f"{LOG}, {BEST_GENERATOR}, samples/ ... there. Choose a new folder, e.g. "
                            f"{shown(out_dir / 'run')}")
+    for sub in ("samples", VERDICTS):  # a link there would have the run write into someone's folder
+        if (out_dir / sub).is_symlink() or (out_dir / sub).exists() and not (out_dir / sub).is_dir():
+            raise RefusedError(f"{shown(out_dir / sub)}: a link or file where the run writes its {sub}/; it is left "
+                               "as it is. Move it away, or train into another --out")
 
 
 # The temporary names of files.atomic_path (`.<name>.<8 of mkstemp's characters>.tmp`) for what a run

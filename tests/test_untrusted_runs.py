@@ -306,3 +306,17 @@ def test_a_signal_during_start_up_is_one_line_not_an_import_traceback(tmp_path, 
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (code, line + "\n")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("sub", ["samples", "verdicts"])
+def test_a_link_where_a_run_writes_its_samples_is_refused_and_its_target_untouched(tmp_path, sub):
+    from pix2pix_lib.files import RefusedError, mark_ours
+
+    run, theirs = tmp_path / "run", tmp_path / "their_pictures"
+    run.mkdir(), theirs.mkdir()
+    (theirs / "epoch_005.png").write_text("MINE")
+    mark_ours(run, "training run", writes=runs.RUN_WRITES)
+    (run / sub).symlink_to(theirs, target_is_directory=True)
+    with pytest.raises(RefusedError, match=f"a link or file where the run writes its {sub}/"):
+        runs.check_run_folder(run, resume="auto")
+    assert (theirs / "epoch_005.png").read_text() == "MINE"
