@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import re
 from pathlib import Path
 
@@ -160,8 +161,12 @@ def made_by_generate(path: Path) -> bool:
     return result_state(path) == "ours"
 
 
-def save_result(image: Image.Image, dst: str | Path) -> Path:
-    """Save a generated picture in the format its suffix names, tagged with the hash of its pixels, atomically."""
+def save_result(image: Image.Image, dst: str | Path, *, force: bool = False) -> Path:
+    """Save a generated picture in the format its suffix names, tagged with the hash of its pixels, atomically.
+
+    Checked again at the write, not only when a folder's outputs were planned minutes before: a
+    file that appeared since, or was edited, is kept (RefusedError) unless `force`.
+    """
     dst = Path(dst)
     fmt = IMAGE_FORMATS.get(dst.suffix.lower())
     if fmt is None:
@@ -169,8 +174,15 @@ def save_result(image: Image.Image, dst: str | Path) -> Path:
     # The pixels are hashed as they decode (JPEG and WebP are lossy, GIF has a palette); the tag
     # is metadata, so writing it changes none of them.
     digest = pixel_digest(open_image(_encoded(image, fmt, ""), formats=(fmt,)))
+    free = not (dst.exists() or dst.is_symlink())
+    _refuse_overwrite(dst, force)
     with atomic_path(dst) as tmp:
         tmp.write_bytes(_encoded(image, fmt, f"{RESULT_TAG}; pixels sha256 {digest}"))
+        if free and not force:
+            try:  # a free name is linked into place, so a file that appears meanwhile is never replaced
+                os.link(tmp, dst)  # (the rename that follows, between two links of one file, does nothing)
+            except FileExistsError:
+                raise RefusedError(f"{shown(dst)}: appeared while generate was writing; it is left as it is") from None
     return dst
 
 
@@ -244,14 +256,15 @@ def plan_outputs(src: str | Path, out: str | Path, *, force: bool = False) -> li
 
 
 def colorize_file(generator: nn.Module, src: str | Path, dst: str | Path, *, mode: str = DEFAULT_MODE,
-                  seed: int | None = None, stroke_width: float | None = None, with_sketch: bool = False) -> str:
+                  seed: int | None = None, stroke_width: float | None = None, with_sketch: bool = False,
+                  force: bool = False) -> str:
     """Colour one sketch file into `dst` (`save_result`); returns the ink polarity assumed.
 
-    with_sketch: write the preprocessed sketch and the result side by side.
+    with_sketch: write the preprocessed sketch and the result side by side. force: replace whatever is at `dst`.
     """
     steps = preprocess_steps(src, image_size=input_size_of(generator), stroke_width=stroke_width, measure=False,
                              style=sketch_style(generator))
     x = input_from_steps(steps)  # (1, 3, S, S)
     result = translate(generator, x, mode=mode, seed=seed)
-    save_result(side_by_side(tensor_to_pil(x), result) if with_sketch else result, dst)
+    save_result(side_by_side(tensor_to_pil(x), result) if with_sketch else result, dst, force=force)
     return steps["polarity"]

@@ -15,6 +15,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -104,10 +105,17 @@ def _load_error(path: Path, what: str, err: Exception) -> str:
     return f"{shown(path)}: not a readable {what} (corrupt, truncated or another format: {first[:120]})"
 
 
+class Within(NamedTuple):
+    """A spec: a number of `kinds` from `low` to `high` (NaN never is): an epoch of -5 or 1e20 is no epoch."""
+    kinds: tuple
+    low: float
+    high: float
+
+
 def record_problems(value, spec, name: str = "the file") -> list[str]:
     """Where `value` does not hold what `spec` says, one phrase per problem naming the field.
 
-    A spec is a type or a tuple of types (bool is never taken for a number), a dict of fields (a
+    A spec is a type or a tuple of types (bool is never taken for a number), a `Within` range, a dict of fields (a
     name ending in "?" may be missing; "*": every other entry, whose names must be strings), or a
     list of one spec (a list of such items). Only what a spec names is looked at.
     """
@@ -133,6 +141,11 @@ def record_problems(value, spec, name: str = "the file") -> list[str]:
             elif "*" in spec and key not in spec and f"{key}?" not in spec:
                 problems += record_problems(item, spec["*"], prefix + key)
         return problems
+    if isinstance(spec, Within):
+        problems = record_problems(value, spec.kinds, name)
+        if problems or spec.low <= value <= spec.high:
+            return problems
+        return [f"'{name}' is {value!r}, outside {spec.low}..{spec.high}"]
     kinds = spec if isinstance(spec, tuple) else (spec,)
     if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
         return []

@@ -24,7 +24,7 @@ from .models import build_generator
 from .models.generator import UNetGenerator
 from .models.sanity import claimed_bytes_problem, output_problem, value_problems
 from .runtime import rng_states, select_device, set_rng_states
-from .torchfile import check_record, load_plain
+from .torchfile import Within, check_record, load_plain
 
 
 # ----------------------------------------------------------------------------- what a record holds
@@ -34,21 +34,24 @@ from .torchfile import check_record, load_plain
 NUMBER = (int, float)
 TENSORS = {"*": torch.Tensor}
 NUMBERS = {"*": NUMBER}
-GENERATOR_CONFIG = {"image_size": int, "ngf": int, "norm": str, "skips": bool, "dropout": bool,
-                    "in_channels?": int, "out_channels?": int, "layout?": str}
-EXTRA = {"sketch?": NUMBERS, "val?": NUMBERS, "epoch?": int, "step?": int, "best_val_l1?": NUMBER,
+EPOCH, STEP = Within((int,), 0, 10**6), Within((int,), 0, 10**12)
+BEST = Within(NUMBER, 0, float("inf"))  # inf: no validation yet
+GENERATOR_CONFIG = {"image_size": int, "ngf": Within((int,), 1, 1024), "norm": str,
+                    "skips": bool, "dropout": bool, "in_channels?": Within((int,), 1, 4),
+                    "out_channels?": Within((int,), 1, 4), "layout?": str}
+EXTRA = {"sketch?": NUMBERS, "val?": NUMBERS, "epoch?": EPOCH, "step?": STEP, "best_val_l1?": BEST,
          "data_licence?": dict}
 GENERATOR_FILE = {"format": str, "config": GENERATOR_CONFIG, "state_dict": TENSORS, "extra?": EXTRA}
-HISTORY = [{"epoch": int, "val_l1": NUMBER, "*": NUMBER}]  # log.csv's rows: numbers only
+HISTORY = [{"epoch": Within((int,), 1, 10**6), "val_l1": NUMBER, "*": NUMBER}]  # log.csv's rows: numbers only
 DATA = {"path?": str, "licence?": dict, "fingerprint?": str, "files?": int, "sketch_style?": NUMBERS}
 OPTIMISER = {"state": dict, "param_groups": [{"params": [int], "lr": NUMBER}]}
 SCHEDULE = {"last_epoch": int, "base_lrs": [NUMBER]}
 CHECKPOINT = {"format": str, "config": dict, "generator": TENSORS, "discriminator": TENSORS, "opt_g": OPTIMISER,
               "opt_d": OPTIMISER, "sched_g": SCHEDULE, "sched_d": SCHEDULE, "scaler?": (dict, type(None)),
-              "epoch": int, "step": int, "best_val_l1": NUMBER, "history": HISTORY, "data?": DATA,
+              "epoch": EPOCH, "step": STEP, "best_val_l1": BEST, "history": HISTORY, "data?": DATA,
               "data_licence?": dict, "rng": {"torch": torch.Tensor, "numpy": list, "python": list, "cuda": list}}
 # A full checkpoint read for its generator (generate, export): the fields that are used.
-CHECKPOINT_GENERATOR = {"config": dict, "generator": TENSORS, "epoch?": int, "step?": int, "best_val_l1?": NUMBER,
+CHECKPOINT_GENERATOR = {"config": dict, "generator": TENSORS, "epoch?": EPOCH, "step?": STEP, "best_val_l1?": BEST,
                         "data_licence?": dict, "history?": HISTORY, "data?": DATA}
 MAX_IMAGE_SIZE = 2048  # a generator file's size; larger U-Nets are no course model (and slow to check)
 

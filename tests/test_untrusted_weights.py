@@ -287,6 +287,11 @@ def _checkpoint(tmp_path, **changes) -> Path:
     ({"data": ["path"]}, "'data' is a list, expected a dict"),
     ({"data": {"sketch_style": "thin"}}, "'data.sketch_style' is a str"),
     ({"generator": {0: torch.zeros(1)}}, "'generator' has a key that is a int"),
+    # Of the right type, but no value a run could have written.
+    ({"epoch": -5}, "'epoch' is -5, outside"),
+    ({"epoch": 10**20}, "'epoch' is 100000000000000000000, outside"),
+    ({"best_val_l1": float("nan")}, "'best_val_l1' is nan, outside"),
+    ({"history": [{"epoch": 0, "val_l1": 0.3}]}, "'history[0].epoch' is 0, outside"),
 ])
 def test_checkpoint_fields_of_the_wrong_type_are_refused_by_every_reader(tmp_path, changes, field):
     from pix2pix_lib.train import TrainingState
@@ -376,3 +381,41 @@ def test_file_names_in_weights_errors_stay_on_one_line(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         weights.load_generator(tmp_path / f"{ODD}-missing.pt")
     _one_line(err)
+
+
+def test_a_generator_config_no_network_could_have_is_refused_by_name(tmp_path, tiny_file):
+    data = torch.load(tiny_file, weights_only=True)
+    data["config"]["ngf"] = -4
+    torch.save(data, tmp_path / "neg.pt")
+    with pytest.raises(ValueError, match=r"neg\.pt: .*'config\.ngf' is -4, outside"):
+        weights.load_generator(tmp_path / "neg.pt")
+
+
+def test_a_file_that_appears_after_the_plan_is_kept(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from pix2pix_lib import generate
+    from pix2pix_lib.files import RefusedError
+
+    picture = Image.new("RGB", (8, 8), "red")
+    late = tmp_path / "late.png"
+    late.write_text("USERFILE")  # planned as free minutes ago; someone put a file there since
+    with pytest.raises(RefusedError, match="not written by generate"):
+        generate.save_result(picture, late)
+    assert late.read_text() == "USERFILE"
+
+    racing = tmp_path / "racing.png"
+    check = generate._refuse_overwrite
+
+    def then_a_file_appears(dst, force):
+        check(dst, force)
+        racing.write_text("USERFILE")  # between the last check and the write
+
+    monkeypatch.setattr(generate, "_refuse_overwrite", then_a_file_appears)
+    with pytest.raises(RefusedError, match="appeared while generate was writing"):
+        generate.save_result(picture, racing)
+    assert racing.read_text() == "USERFILE"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late.png", "racing.png"]  # no temporary left
+    monkeypatch.undo()
+    generate.save_result(picture, tmp_path / "new.png")
+    assert generate.made_by_generate(tmp_path / "new.png")

@@ -94,7 +94,8 @@ def run_generate(args) -> int:
         check_stroke_width(args.stroke_width, 256)  # refused before the generator loads
     plan = plan_outputs(args.sketch, args.output, force=args.force)  # every refusal before any work
     generator, meta = load_generator(weights.or_shipped(args.weights), device=args.device)
-    options = dict(mode=args.mode, seed=args.seed, stroke_width=args.stroke_width, with_sketch=args.side_by_side)
+    options = dict(mode=args.mode, seed=args.seed, stroke_width=args.stroke_width, with_sketch=args.side_by_side,
+                   force=args.force)
     folder, failed = Path(args.sketch).is_dir(), 0
     for src, dst in plan:
         try:
