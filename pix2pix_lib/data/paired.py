@@ -336,7 +336,7 @@ class PairedImageDataset(Dataset):
                 return i, self.load_pair(i)
             except (OSError, ValueError) as err:  # changed since check_files: damaged, replaced, gone
                 if not self.skip_bad:
-                    raise ValueError(f"{err} (pass --skip-bad to train without it)") from None
+                    raise ValueError(f"{err} (fix or remove it; train --skip-bad leaves such files out)") from None
                 if self.files[i] not in self._skipped:
                     self._skipped.add(self.files[i])
                     warnings.warn(f"skipped {shown(self.files[i])}: {_problem(self.files[i], err)}", stacklevel=3)
