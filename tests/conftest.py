@@ -39,6 +39,29 @@ def write_tiny_pairs(root, *, size=32, n_train=8, n_val=2, seed=0):
     return root
 
 
+def write_car_photos(images, masks, n=3):
+    """`n` small car photos (car<i>_01.jpg) in `images` and their masks (car<i>_01_mask.png) in `masks`."""
+    from PIL import Image, ImageDraw
+
+    for folder in (images, masks):
+        folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (40, 30), (200, 30 * i, 50)).save(images / f"car{i}_01.jpg")
+        mask = Image.new("L", (40, 30), 0)
+        ImageDraw.Draw(mask).rectangle([5, 5, 30, 25], fill=255)
+        mask.save(masks / f"car{i}_01_mask.png")
+    return images, masks
+
+
+@pytest.fixture
+def no_downloads(monkeypatch):
+    """Any attempt to fetch weights fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
 @pytest.fixture
 def tiny_pairs(tmp_path):
     return write_tiny_pairs(tmp_path / "pairs")

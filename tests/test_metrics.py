@@ -76,15 +76,6 @@ def test_image_metrics_sums_over_batches_of_any_size():
     assert image_metrics(fake, b, b)["count"] == 5
 
 
-@pytest.fixture
-def no_downloads(monkeypatch):
-    """Any attempt to fetch weights fails the test."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("a download was attempted")
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-
-
 def test_fid_and_lpips_are_skipped_with_the_path_when_weights_are_missing(tmp_path, monkeypatch, no_downloads):
     monkeypatch.setenv("PIX2PIX_FID_WEIGHTS", str(tmp_path / "inception.pth"))
     monkeypatch.setenv("PIX2PIX_LPIPS_WEIGHTS", str(tmp_path / "alexnet.pth"))

@@ -22,7 +22,7 @@ import torch
 import traitlets
 from PIL import Image, ImageDraw
 
-from conftest import serve_files
+from conftest import serve_files, write_car_photos
 from pix2pix_lib import preprocess as pre
 from pix2pix_lib import weights as weights_module
 from pix2pix_lib import train
@@ -64,14 +64,7 @@ def _error_line(capsys) -> str:
 
 # --- data loss -----------------------------------------------------------------------------------
 def _photos(root: Path) -> tuple[Path, Path]:
-    images, masks = root / "train", root / "train_masks"
-    images.mkdir(parents=True)
-    masks.mkdir()
-    for i in range(3):
-        Image.new("RGB", (40, 30), (200, 30 * i, 50)).save(images / f"car{i}_01.jpg")
-        mask = Image.new("L", (40, 30), 0)
-        ImageDraw.Draw(mask).rectangle([5, 5, 30, 25], fill=255)
-        mask.save(masks / f"car{i}_01_mask.png")
+    images, masks = write_car_photos(root / "train", root / "train_masks")
     (root / "notes.txt").write_text("my notes")
     return images, masks
 

@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
 
 import pix2pix_lib
 from pix2pix_lib.cli import main
 from pix2pix_lib.data import build_openmoji_dataset, ensure_openmoji_dataset
 from pix2pix_lib.files import FolderBusyError, RefusedError, atomic_output_dir, read_json
+
+from conftest import write_car_photos
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = ".made-by-pix2pix_lib"
@@ -120,14 +121,7 @@ def test_a_killed_swap_is_settled_by_the_next_build_and_keeps_the_users_files(tm
 
 
 def test_prepare_keeps_a_users_notes_and_pairs(tmp_path, capsys):
-    images, masks = tmp_path / "photos", tmp_path / "masks"
-    images.mkdir()
-    masks.mkdir()
-    for i in range(3):
-        Image.new("RGB", (40, 30), (200, 30 * i, 50)).save(images / f"car{i}_01.jpg")
-        mask = Image.new("L", (40, 30), 0)
-        ImageDraw.Draw(mask).rectangle([5, 5, 30, 25], fill=255)
-        mask.save(masks / f"car{i}_01_mask.png")
+    images, masks = write_car_photos(tmp_path / "photos", tmp_path / "masks")
     args = ["prepare", "--images", str(images), "--masks", str(masks), "--val-cars", "1", "--size", "16",
             "--out", str(tmp_path / "pairs")]
     assert main(args) == 0

@@ -40,14 +40,6 @@ def torch_load_refused(monkeypatch):
     monkeypatch.setattr(torch, "load", refuse)
 
 
-@pytest.fixture
-def no_downloads(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("a download was attempted")
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-
-
 def _one_line(err) -> str:
     text = str(err.value if hasattr(err, "value") else err)
     assert "\n" not in text and "\x1b" not in text, text
