@@ -35,7 +35,7 @@ import traitlets
 from PIL import Image
 
 from .generate import DEFAULT_MODE, colorize
-from .preprocess import load_gray
+from .preprocess import is_number, load_gray
 from .files import shown
 from .imaging import open_rgb, save_image_atomic
 from .weights import SHIPPED_SHOES, SHIPPED_WEIGHTS, load_generator
@@ -91,8 +91,7 @@ MAX_COORD = 1e6  # px: a pointer dragged far beyond a scaled-down canvas stays w
 
 
 def _number_in(value, low: float, high: float) -> bool:
-    # Exactly int or float: no bool, no NaN (fails both bounds), and a 10**400 is compared, never converted.
-    return type(value) in (int, float) and low <= value <= high
+    return is_number(value) and low <= value <= high
 
 
 def _check_strokes(strokes: list) -> list:

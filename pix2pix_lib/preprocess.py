@@ -43,8 +43,8 @@ def load_gray(sketch) -> np.ndarray:
     has black strokes *and* black (fully transparent) background pixels. Files and PIL images
     are turned upright by their EXIF orientation; images over `MAX_IMAGE_PIXELS` are refused.
     """
-    if isinstance(sketch, (str, Path)):
-        sketch = Image.fromarray(open_rgb(sketch))  # our formats only, upright, bounded size; errors name the file
+    if isinstance(sketch, (str, Path)):  # our formats only, upright, bounded, on white; errors name the file
+        return np.asarray(Image.fromarray(open_rgb(sketch)).convert("L"), dtype=np.float32) / 255.0
     if isinstance(sketch, Image.Image):
         check_image_size(sketch.size)
         rgb = Image.fromarray(pil_to_rgb_array(upright(sketch)))  # transparency on white, 16-bit scaled
@@ -144,14 +144,15 @@ def ink_from_gray(gray: np.ndarray) -> tuple[np.ndarray, str]:
 
 def check_stroke_width(width, image_size: int) -> float:
     """A target stroke width as a float, or ValueError: finite, from 1 px to an eighth of the image."""
-    if not (_is_number(width) and 1.0 <= width <= image_size / 8):
+    if not (is_number(width) and 1.0 <= width <= image_size / 8):
         raise ValueError(f"stroke width must be between 1 and {image_size / 8:g} px at {image_size} px "
                          f"(the training line art's is {target_stroke_width(image_size):.1f}), got {str(width)[:40]}")
     return float(width)
 
 
-def _is_number(value) -> bool:
-    # A real number, bools and strings not; NaN then fails every range check, and a 10**400 is only compared.
+def is_number(value) -> bool:
+    """A real number (numpy's too), bools and strings not: NaN then fails every range check, and a 10**400
+    is only compared, never converted. The canvas checks its strokes with it too."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -239,7 +240,7 @@ def usable_style(style: dict | None) -> dict | None:
     if not style:
         return None
     fill, width = (style.get("fill", DRAWING_FILL), style.get("stroke_width_at_256", 6.8)) if isinstance(style, dict) else (0, 0)
-    if _is_number(fill) and _is_number(width) and 0.3 <= fill <= 0.98 and 0.5 <= width <= 32:
+    if is_number(fill) and is_number(width) and 0.3 <= fill <= 0.98 and 0.5 <= width <= 32:
         return style
     warnings.warn(f"ignoring the generator's sketch style {str(style)[:200]}: outside fill 0.3-0.98 / width 0.5-32 px",
                   stacklevel=3)
