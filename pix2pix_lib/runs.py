@@ -214,9 +214,8 @@ def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoi
         record["sketch_style"] = style
     stored = model.data.get("fingerprint")
     # Checkpoints from before the content hash stored names and sizes only: that is still their data.
-    names_and_sizes = (f"{train_set.fingerprint(content=False)}-{val_set.fingerprint(content=False)}"
-                       if "fingerprint" in record else None)
-    if stored and record.get("fingerprint") and stored not in (record["fingerprint"], names_and_sizes):
+    if stored and record.get("fingerprint") and stored != record["fingerprint"] \
+            and stored != f"{train_set.fingerprint(content=False)}-{val_set.fingerprint(content=False)}":
         raise ValueError(f"{shown(checkpoint)}: cannot resume on other data: the run was trained on "
                          f"{shown(model.data.get('path', '?'))} ({model.data.get('files')} files), {shown(data_root)} holds "
                          f"{record.get('files')} other or "

@@ -290,9 +290,8 @@ def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, prog
     """The epochs of `fit`, in a locked run folder: train, re-estimate BN, validate, save, report."""
     config, (rank, world), checkpoint_path = model.config, rank_and_world(), out_dir / CHECKPOINT
     train_set, val_set = datasets if datasets is not None else make_datasets(config, data_root)
+    # check_data decodes every pair once and fills the cache with it: forked loader workers inherit it.
     model.data = check_data(model, train_set, val_set, data_root, skip_bad=skip_bad, checkpoint=checkpoint_path)
-    if config.num_workers > 0 and hasattr(train_set, "fill_cache"):
-        train_set.fill_cache(progress=progress and rank == 0)  # forked workers inherit it: decoded once
     val_loader = DataLoader(val_set, batch_size=max(config.batch_size, 8), shuffle=False,
                             num_workers=config.num_workers)
     sample_a, sample_b = fixed_samples(val_set, config.n_samples)  # the same pairs in every epoch's grid
