@@ -36,7 +36,7 @@ from .runs import (CHECKPOINT, RUN_WRITES, EpochReport, check_data, check_run_fo
                    remove_killed_writes, resume_logs, save_epoch)
 from .runtime import (auto_precision, average_gradients, broadcast_buffers, mean_over_processes, rank_and_world,
                       seed_everything, select_device)
-from .weights import check_finite, check_state_fits, load_training_state, read_checkpoint, training_state_dict
+from .weights import check_state_fits, load_training_state, read_checkpoint, training_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,8 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None, 
 def restore_checkpoint(state: dict, path: str | Path, device=None, **config_overrides) -> TrainingState:
     """`load_checkpoint` of contents already read (and checked) by `weights.read_checkpoint` from `path`."""
     model = TrainingState.from_config(TrainConfig.from_dict(state["config"]).replace(**config_overrides), device)
-    for name in ("generator", "discriminator"):
-        check_finite(state[name], path)
-        check_state_fits(getattr(model, name), state[name], path, name)
+    # read_checkpoint checked every field and the generator; the discriminator is checked here.
+    check_state_fits(model.discriminator, state["discriminator"], path, "discriminator")
     try:
         load_training_state(model, state, path)  # its own errors name the file and the field
     except (KeyError, TypeError, RuntimeError) as err:

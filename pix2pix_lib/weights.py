@@ -19,7 +19,7 @@ from torch import nn
 
 from .config import TrainConfig
 from .course import course_files
-from .files import RefusedError, atomic_path, shown
+from .files import RefusedError, atomic_path, names, shown
 from .models import build_generator
 from .models.generator import UNetGenerator
 from .models.sanity import claimed_bytes_problem, output_problem, value_problems
@@ -73,11 +73,11 @@ def check_state_fits(module: nn.Module, state: dict, path: str | Path, what: str
               if k in state and state[k].shape != v.shape]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing ({_listed(missing)})")
+        problems.append(f"{len(missing)} missing ({names(missing, 3)})")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected ({_listed(unexpected)})")
+        problems.append(f"{len(unexpected)} unexpected ({names(unexpected, 3)})")
     if shapes:
-        problems.append(f"{len(shapes)} of another shape (file vs network: {_listed(shapes)})")
+        problems.append(f"{len(shapes)} of another shape (file vs network: {names(shapes, 3)})")
     if problems:
         raise ValueError(f"{shown(path)}: the weights do not fit the {what} its settings describe: "
                          + "; ".join(problems))
@@ -86,13 +86,8 @@ def check_state_fits(module: nn.Module, state: dict, path: str | Path, what: str
     if not problems and isinstance(module, UNetGenerator):
         problems = [p for p in [output_problem(module, state)] if p]
     if problems:
-        raise ValueError(f"{shown(path)}: the {what}'s weights are no working network: {_listed(problems)} "
+        raise ValueError(f"{shown(path)}: the {what}'s weights are no working network: {names(problems, 3)} "
                          "(a damaged, diverged or hand-made file)")
-
-
-def _listed(names: list[str], limit: int = 3) -> str:
-    text = ", ".join(shown(name) for name in names[:limit])
-    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def load_state_exactly(module: nn.Module, state: dict, path: str | Path, what: str = "network") -> nn.Module:
@@ -308,12 +303,12 @@ def _check_moments(moments: dict, params: list, path, name: str) -> None:
                                  "(another network, or damaged)")
 
 
-def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
+def read_checkpoint(path: str | Path) -> dict:
     """A checkpoint's contents, checked: every field (`check_record`), the config, and the generator's weights."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{shown(path)}: no checkpoint there")
-    state = load_plain(path, "pix2pix checkpoint", mmap=mmap)
+    state = load_plain(path, "pix2pix checkpoint")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{shown(path)}: not a pix2pix training checkpoint (no {CHECKPOINT_FORMAT!r} format tag)")
     check_record(state, CHECKPOINT, path, "pix2pix checkpoint")
@@ -325,8 +320,3 @@ def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
         generator = build_generator(**{k: getattr(config, k) for k in GENERATOR_KEYS[:5]})
     check_state_fits(generator, state["generator"], path, "generator")
     return state
-
-
-def checkpoint_config(path: str | Path) -> TrainConfig:
-    """The TrainConfig stored in a checkpoint, without building its networks."""
-    return TrainConfig.from_dict(read_checkpoint(path, mmap=True)["config"])

@@ -29,6 +29,7 @@ from pix2pix_lib import train
 from pix2pix_lib.cli import main, one_line
 from pix2pix_lib.config import TrainConfig
 from pix2pix_lib.data import download as download_module
+from pix2pix_lib.data import fetch as fetch_module
 from pix2pix_lib.files import FolderBusyError, RefusedError, atomic_output_dir, atomic_path
 from pix2pix_lib.models import build_generator
 
@@ -299,7 +300,7 @@ def test_10_archive_bombs_and_oversized_downloads_are_refused(tmp_path):
     server, url = serve_files({"big.tar.gz": os.urandom(300_000)})
     try:
         with pytest.raises(RuntimeError, match="announces"):
-            download_module._download(f"{url}/big.tar.gz", tmp_path / "big.tar.gz", progress=False,
+            fetch_module._download(f"{url}/big.tar.gz", tmp_path / "big.tar.gz", progress=False,
                                       max_bytes=100_000)
     finally:
         server.shutdown()
@@ -307,7 +308,7 @@ def test_10_archive_bombs_and_oversized_downloads_are_refused(tmp_path):
     try:
         start = time.monotonic()
         with pytest.raises(RuntimeError, match="goes on past"):
-            download_module._download(f"{url}/endless.tar.gz", tmp_path / "endless.tar.gz", progress=False,
+            fetch_module._download(f"{url}/endless.tar.gz", tmp_path / "endless.tar.gz", progress=False,
                                       max_bytes=1_000_000)
         assert time.monotonic() - start < 8
         assert list(tmp_path.glob("endless*")) == []

@@ -32,9 +32,9 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from ..files import OWNER_MARKER, PARTIAL_SENTINEL, atomic_output_dir, default_data_dir, exclusive_lock, shown
+from ..files import OWNER_MARKER, PARTIAL_SENTINEL, atomic_output_dir, default_data_dir, exclusive_lock, names, shown
 from ..imaging import IMAGE_SUFFIXES
-from .fetch import _download, discard_download, open_download  # noqa: F401 (_download: importable here as before)
+from .fetch import discard_download, open_download
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets"
@@ -132,11 +132,6 @@ def _extract(f: BinaryIO, archive: Path, dest: Path, size: int, max_bytes: int, 
         raise kept from err
 
 
-def _listed(names: list[str], limit: int = 5) -> str:
-    text = ", ".join(shown(n) for n in names[:limit]) or "nothing"
-    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def _unpack(f: BinaryIO, archive: Path, name: str, target: Path) -> None:
     """Unpack the open archive into the dataset folder `target`: whole, with train/ pairs, or not at all."""
     with atomic_output_dir(target, kind=f"{name} dataset", flag="--root/<name>") as tmp:
@@ -158,7 +153,7 @@ def _unpack(f: BinaryIO, archive: Path, name: str, target: Path) -> None:
         staging.rmdir()
         train = tmp / "train"
         if not (train.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in train.iterdir())):
-            raise CorruptArchiveError(f"{shown(archive)}: holds no train/ pairs (it held: {_listed(held)}), "
+            raise CorruptArchiveError(f"{shown(archive)}: holds no train/ pairs (it held: {names(held) or 'nothing'}), "
                                       f"so it is no {name} dataset")
 
 
