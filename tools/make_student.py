@@ -7,6 +7,8 @@ Honours nbgrader's markers: in a code cell, the lines between `### BEGIN SOLUTIO
 indentation, exactly what nbgrader's ClearSolutions writes; the cells' nbgrader metadata is kept, so
 a teacher can also hand the notebooks out with nbgrader itself. Every check cell then says "not
 implemented yet" in one line, and the notebook still runs to the end on the library's code.
+The model answers to each notebook's conceptual questions (markdown cells tagged `model-answers`,
+folded in a <details> block in the teacher's copy) are left out.
 
 The folder is new or one this tool made (never a folder of your own files, never notebooks/). A rebuild
 replaces only the notebooks it wrote there: your other files (a RUBRIC.md) move into the new build
@@ -28,6 +30,7 @@ from pix2pix_lib.course import NOTEBOOKS  # noqa: E402
 from pix2pix_lib.files import atomic_output_dir, shown  # noqa: E402
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+ANSWERS_TAG = "model-answers"  # a markdown cell with the model answers to the questions: teachers only
 
 
 def strip_solutions(source: str, where: str) -> str:
@@ -50,7 +53,12 @@ def strip_solutions(source: str, where: str) -> str:
     return "".join(out)
 
 
+def is_model_answers(cell: dict) -> bool:
+    return ANSWERS_TAG in cell.get("metadata", {}).get("tags", [])
+
+
 def student_version(nb: dict, name: str) -> dict:
+    nb["cells"] = [cell for cell in nb["cells"] if not is_model_answers(cell)]
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "code":
             cell["source"] = strip_solutions("".join(cell["source"]), f"{name} cell {i}").splitlines(keepends=True)
