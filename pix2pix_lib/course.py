@@ -7,16 +7,23 @@ Two ways to have the course:
   notebooks and results out to a folder of the user's, as d2l's package does.
 
 A notebook finds its folders (data, runs, results) from `course_root()`: PIX2PIX_COURSE_DIR when set, the
-clone, a folder made by `notebooks DIR`, or else the current folder.
+clone, a folder made by `notebooks DIR`, or else the current folder. It takes its sizes from
+`settings("03")`: the course's sizes, or tiny ones in fast mode (PIX2PIX_FAST=1, the test suite), as
+values, so a lesson's code is the same in both. `machine()` says what it runs on; `keep_on_drive()`
+(Colab, optional) keeps datasets and runs on Google Drive.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import TrainConfig, fast_mode, preset
 from .files import OWNER_MARKER, PACKAGE_DIR, RefusedError, atomic_output_dir, read_json, shown
+from .runtime import auto_precision, select_device
 
 CLONE = PACKAGE_DIR.parent           # the repository, when the package sits in a clone
 BUNDLED = PACKAGE_DIR / "course"     # what the wheel carries (setup.py copies it in)
@@ -84,3 +91,125 @@ def copy_course(dest: str | Path) -> Path:
                 if path.is_file() and not path.name.startswith("."):
                     shutil.copy2(path, tmp / name / path.name)
     return dest.resolve()
+
+
+# ---------------------------------------------------------------- a lesson's sizes, full or fast
+
+@dataclass(frozen=True)
+class Settings:
+    """One notebook's sizes. Its own numbers read as attributes (`settings("02").skip_steps`).
+
+    data: the keyword arguments of `ensure_openmoji_dataset` ({}: the 256 px course set).
+    config, run: the run the notebook trains and its folder (fast mode: a new temporary folder, so
+    a test run always starts afresh and never resumes a student's run).
+    retrain: a study (notebooks 04, 06) is trained here, not read from results/: PIX2PIX_RECOMPUTE=1,
+    or fast mode's tiny version of the same runs; study_dir, study_base, study_options go with it.
+    """
+
+    lesson: str
+    fast: bool
+    data: dict = field(default_factory=dict)
+    config: TrainConfig | None = None
+    run: Path | None = None
+    numbers: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        numbers = self.__dict__.get("numbers", {})
+        if name in numbers:
+            return numbers[name]
+        raise AttributeError(f"settings({self.lesson!r}) has no {name!r}; it has {', '.join(sorted(numbers))}")
+
+
+def _fresh(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"pix2pix-{prefix}-"))
+
+
+def _fast_data(root: Path, name: str = "openmoji-64") -> dict:
+    return {"out_dir": root / "runs" / "fast-data" / name, "size": 64, "limit": 48}
+
+
+def _study(lesson: str, fast: bool, root: Path, name: str, base: dict, runs: str) -> dict:
+    """A study's numbers: read the committed results, or retrain (PIX2PIX_RECOMPUTE=1; fast: tiny, in a temp folder)."""
+    if fast:
+        out = _fresh(lesson)
+        return {"retrain": True, "study_dir": out, "results_path": out / f"{name}.json", "study_base": base,
+                "study_options": {"budget_images": 4, "max_val_images": 4, "progress": False}}
+    return {"retrain": os.environ.get("PIX2PIX_RECOMPUTE", "") == "1", "study_dir": root / "runs" / runs,
+            "results_path": root / "results" / f"{name}.json", "study_base": {}, "study_options": {}}
+
+
+def settings(lesson: str, root: str | Path | None = None) -> Settings:
+    """The sizes of notebook `lesson` ("01" ... "07") under `root` (default: course_root())."""
+    fast, root = fast_mode(), Path(root) if root is not None else course_root()
+    tiny = dict(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=4, max_val_batches=1, n_samples=4)
+    pick = lambda small, full: small if fast else full  # noqa: E731 - the one place fast mode decides
+    data = _fast_data(root) if fast else {}
+    if lesson == "01":
+        return Settings(lesson, fast, data, numbers={"demo": pick(128, 256)})
+    if lesson == "02":
+        return Settings(lesson, fast, numbers={"skip_size": pick(64, 128), "skip_ngf": pick(16, 64),
+                                               "skip_steps": pick(100, 60), "d_size": pick(64, 256),
+                                               "d_steps": pick(30, 50)})
+    if lesson == "03":
+        config = pick(preset("quick", **tiny, epochs=1, epochs_decay=1, max_steps_per_epoch=3), preset("quick"))
+        return Settings(lesson, fast, data, config, pick(_fresh("quick"), root / "runs" / "quick"),
+                        numbers={"demo_steps": pick(5, 20)})
+    if lesson == "04":
+        config = pick(preset("quick", **tiny, epochs=2, epochs_decay=1, max_steps_per_epoch=6, log_every=2),
+                      preset("quick", image_size=64, epochs=3, epochs_decay=2, max_steps_per_epoch=150,
+                             n_samples=6, log_every=10))
+        tiny_study = dict(image_size=64, ngf=8, ndf=8, batch_size=2, precision="fp32", device="cpu")
+        return Settings(lesson, fast, data | pick({"progress": False}, {}), config,
+                        pick(_fresh("lab"), root / "runs" / "lab"),
+                        numbers={"run_03": settings("03", root).run, "toy_steps": pick(400, 2000),
+                                 "dirac_steps": pick(300, 600), "tone_size": pick(64, 128),
+                                 **_study(lesson, fast, root, "failures", pick(tiny_study, {}), "failures")})
+    if lesson == "05":
+        return Settings(lesson, fast, numbers={"run_03": settings("03", root).run})
+    if lesson == "06":
+        # 128 px in fast mode too: the 286x286 discriminator needs that much image to give an output.
+        tiny_study = dict(ngf=8, ndf=8, batch_size=2, precision="fp32", device="cpu")
+        return Settings(lesson, fast, pick(_fast_data(root, "openmoji-64-nb05") | {"progress": False}, {}),
+                        numbers=_study(lesson, fast, root, "ablations", pick(tiny_study, {}), "experiments"))
+    if lesson == "07":
+        config = preset("quick", image_size=pick(64, 128), epochs=1, epochs_decay=1,
+                        max_steps_per_epoch=pick(2, 10), batch_size=4, n_samples=4, precise_bn_batches=2)
+        return Settings(lesson, fast, config=config, run=_fresh("shoes"))
+    raise ValueError(f"no lesson {lesson!r}: the notebooks are 01 to 07")
+
+
+def machine(config: TrainConfig | None = None) -> str:
+    """One line: the device and numeric precision a notebook runs on (a config's, else the defaults)."""
+    config = config or TrainConfig()
+    device = select_device(config.device)
+    precision = config.precision if config.precision != "auto" else auto_precision(device)
+    where = f"{device.type}" + (f" ({os.cpu_count()} cores)" if device.type == "cpu" else "")
+    why = {"bf16": "bf16 autocast", "fp16": "fp16 autocast with a gradient scaler",
+           "fp32": "fp32" + (" (this CPU has no native bf16: training runs in full precision, "
+                             "about 1.4x slower than on a CPU with bf16)" if device.type == "cpu" else "")}[precision]
+    mode = " | fast mode (PIX2PIX_FAST=1): tiny sizes, the same code" if fast_mode() else ""
+    return f"runs on {where}, precision {why}{mode}"
+
+
+def keep_on_drive(folder: str | Path = "/content/drive/MyDrive/pix2pix-course") -> Path:
+    """Colab, optional: datasets and runs on Google Drive, so a run resumes after a runtime reset.
+
+    Mounts Drive (Colab asks for permission once), sends datasets to `folder`/data
+    (PIX2PIX_DATA_DIR) and makes the course's runs/ a link to `folder`/runs. A runs/ that already
+    holds runs is refused, untouched: move them to Drive first.
+    """
+    from google.colab import drive  # Colab only: elsewhere this import fails, and nothing has changed
+    drive.mount("/content/drive")
+    folder = Path(folder)
+    (folder / "runs").mkdir(parents=True, exist_ok=True)
+    (folder / "data").mkdir(exist_ok=True)
+    runs = course_root() / "runs"
+    if not (runs.is_symlink() and runs.resolve() == (folder / "runs").resolve()):
+        if runs.is_symlink() or (runs.exists() and (not runs.is_dir() or any(runs.iterdir()))):
+            raise RefusedError(f"{shown(runs)}: holds runs already; move them to {shown(folder / 'runs')} "
+                               "first (nothing was changed)")
+        if runs.exists():
+            runs.rmdir()  # empty
+        runs.symlink_to(folder / "runs", target_is_directory=True)
+    os.environ["PIX2PIX_DATA_DIR"] = str(folder / "data")
+    return folder

@@ -4,9 +4,11 @@
     python tools/notebook_links.py --check  # exit 1 if a notebook is out of step (the test suite runs this)
 
 The badge goes under the notebook's title; the setup cell (id "colab-setup") is the first code
-cell. In Colab the cell clones the course (once), installs it (once: it checks the import), and
+cell. In Colab the cell clones the course (once), installs it (once: it asks whether pix2pix_lib can
+be imported, which it cannot from /content or the notebooks folder until it is installed), and
 changes to its notebooks folder with an absolute path, so re-running it after a runtime restart is
-all a restart needs. Anywhere else it does nothing.
+all a restart needs. Anywhere else it does nothing. Keeping runs on Google Drive is one optional line
+of each notebook's import cell (`p2p.course.keep_on_drive()`).
 """
 
 from __future__ import annotations
@@ -23,21 +25,16 @@ NOTEBOOKS = "[0-9][0-9]_*.ipynb"  # as pix2pix_lib.course.NOTEBOOKS; this tool n
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 SETUP_ID = "colab-setup"
 SETUP = '''\
-# Setup. In Colab each notebook runs on a fresh machine: this clones and installs the course there
-# (about a minute, once) and moves into its notebooks folder; after a runtime restart, run it again.
-# Anywhere else (a clone, a pip install) it does nothing.
-import sys
+# Setup. Colab: clone and install the course (once, about a minute) and work in its notebooks folder;
+# run it again after a runtime restart. Anywhere else (a clone, a pip install) it does nothing.
+import importlib.util, os, subprocess, sys
 
 if "google.colab" in sys.modules:
-    import importlib, importlib.metadata, os, subprocess
-
     REPOSITORY = "{url}"  # from pyproject.toml [project.urls]
     CLONE = "/content/{name}"
     if not os.path.isdir(CLONE):
         subprocess.run(["git", "clone", "-q", "--depth", "1", REPOSITORY, CLONE], check=True)
-    try:  # installed? (an import test would find the clone's source when the current folder is the clone)
-        importlib.metadata.version("pix2pix-course")
-    except importlib.metadata.PackageNotFoundError:
+    if importlib.util.find_spec("pix2pix_lib") is None:  # not installed (the clone's source is not on the path)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", CLONE], check=True)
         importlib.invalidate_caches()
     os.chdir(f"{{CLONE}}/notebooks")'''
