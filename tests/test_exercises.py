@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import pix2pix_lib as p2p
 from pix2pix_lib import checks
-from pix2pix_lib.models.blocks import init_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ NB02, NB03 = solutions("02_model_architecture.ipynb"), solutions("03_training.ip
 
 def define(source: str, **names) -> dict:
     """Run a solution cell (as the notebook would, after its imports) and return what it defined."""
-    namespace = {"torch": torch, "nn": nn, "F": F, "init_weights": init_weights,
+    namespace = {"torch": torch, "nn": nn, "F": F, "p2p": p2p,
                  "down": checks.library_down_block, "up": checks.library_up_block, **names}
     exec(compile(source, "<exercise>", "exec"), namespace)  # noqa: S102 - the course's own notebook code
     return namespace
@@ -85,8 +85,8 @@ MUTANTS = [  # (exercise, check, function name, old, new, what the check must sa
      "the paper's own errata (appendix 6.3)"),  # batch norm on the 1x1 bottleneck: PyTorch's error, named
     ("ex2_unet", "check_unet", "MyUNet", "normalize=0 < i < depth - 1", "normalize=i < depth - 1",
      "batch norm on the first encoder block"),
-    ("ex2_unet", "check_unet", "MyUNet", "        init_weights(self)\n", "        pass\n",
-     "not the paper's N(0, 0.02): call init_weights(self)"),
+    ("ex2_unet", "check_unet", "MyUNet", "        p2p.models.init_weights(self)\n", "        pass\n",
+     "not the paper's N(0, 0.02): call p2p.models.init_weights(self)"),
     ("ex3_field", "check_receptive_field", "my_receptive_field", "(field - 1) * stride + kernel",
      "field + kernel - 1", "r <- (r - 1) * stride + kernel"),
     ("ex3_field", "check_receptive_field", "my_receptive_field", "reversed(layers)", "layers", "walk back from the output"),

@@ -55,7 +55,7 @@ def test_every_check_cell_is_graded_and_ends_with_graded():
 
 def test_the_library_source_is_printed_only_after_exercise_1s_check():
     cells = ["".join(c["source"]) for c in json.loads((ROOT / "notebooks" / NOTEBOOK).read_text())["cells"]]
-    shown = next(i for i, s in enumerate(cells) if "inspect.getsource(DownBlock)" in s)
+    shown = next(i for i, s in enumerate(cells) if "inspect.getsource(p2p.models.DownBlock)" in s)
     check = next(i for i, s in enumerate(cells) if "checks.check_down_block(down_block)" in s)
     assert shown == check + 1
 
@@ -115,7 +115,7 @@ def test_nbgrader_release_autograde_scores_right_full_and_wrong_less(tmp_path, m
     released = json.loads((root / "release" / "ps1" / NOTEBOOK).read_text())
     text = json.dumps(released)
     assert "BEGIN SOLUTION" not in text and "raise NotImplementedError()" in text
-    assert "inspect.getsource(DownBlock)" in text  # still there, after the check
+    assert "inspect.getsource(p2p.models.DownBlock)" in text  # still there, after the check
 
     source = json.loads((root / "source" / "ps1" / NOTEBOOK).read_text())
     wrong = json.loads(json.dumps(source))

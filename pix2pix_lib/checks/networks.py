@@ -80,7 +80,7 @@ def _init_problem(model: nn.Module, std: float = 0.02) -> str | None:
             got = float(m.weight.detach().std())
             if abs(got - std) > 0.25 * std or abs(float(m.weight.detach().mean())) > 0.25 * std:
                 return (f"the weights of {name or 'a convolution'} have std {got:.4f}, not the paper's N(0, 0.02): "
-                        "call init_weights(self) at the end of __init__ (PyTorch's default init is another one)")
+                        "call p2p.models.init_weights(self) at the end of __init__ (PyTorch's default init is another one)")
     return None
 
 
