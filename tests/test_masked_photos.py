@@ -59,7 +59,7 @@ def test_carvana_layout_to_pairs(carvana, tmp_path):
     dark = (a.mean(axis=2) < 128).mean()
     assert 0.01 < dark < 0.5
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counts"] == {"train": 10, "val": 4, "skipped": 0}
+    assert manifest["counts"] == {"train": 10, "val": 4, "skipped": 0, "masks_dropped": 0}
     assert sorted(manifest["val_objects"]) == sorted(cars["val"])
 
 

@@ -64,21 +64,27 @@ def run_prepare(args: argparse.Namespace) -> int:
                                 edge_style=args.edge_style, val_cars=args.val_cars,
                                 seed=args.seed, skip_bad=args.skip_bad)
     counts = json.loads((out / "manifest.json").read_text())["counts"]
-    print(f"{shown(out)}: {counts['train']} train + {counts['val']} val pairs ({counts['skipped']} skipped)")
+    dropped = (f", {counts['masks_dropped']} left out for a failed made mask (reasons in manifest.json)"
+               if args.masks is None else "")
+    print(f"{shown(out)}: {counts['train']} train + {counts['val']} val pairs ({counts['skipped']} skipped{dropped})")
     return 0
 
 
 def add_prepare(subparsers) -> None:
     p = subparsers.add_parser(
-        "prepare", help="make edge|photo pairs from photos + object masks (Carvana-style)",
+        "prepare", help="make edge|photo pairs from photos + object masks, or masks it makes (Carvana-style)",
         description="Remove the background with each photo's mask, pad to square, resize, draw "
                     "the edges and write A|B pairs (A = edges, B = photo on white) to OUT/train "
                     "and OUT/val. Reads Carvana's layout (train/<car>_<NN>.jpg + "
                     "train_masks/<car>_<NN>_mask.gif) or any images + masks folders matched by "
-                    "name. Whole objects (cars) are held out for validation.")
+                    "name. Without --masks it makes the masks itself (GrabCut seeded by colour and position on "
+                    "a plain studio background, the views of one object checked together) and leaves "
+                    "out the photos whose mask fails its check. Whole objects (cars) are held out for validation.")
     p.add_argument("--images", required=True, help="folder of photos (.jpg/.png)")
-    p.add_argument("--masks", required=True,
-                   help="folder of masks with the same names (optionally ending in _mask; .gif/.png)")
+    p.add_argument("--masks", default=None,
+                   help="folder of masks with the same names (optionally ending in _mask; .gif/.png). "
+                        "Without it the masks are made from the photos (object on a plain studio "
+                        "background), and photos whose mask fails its quality check are left out and counted")
     p.add_argument("--out", required=True,
                    help="output dataset folder: new, empty, or made by an earlier prepare (never the inputs); "
                         "of an earlier one only the files prepare wrote are replaced, yours are kept")

@@ -9,6 +9,10 @@ with GIF masks). The pipeline, one step per function so notebook 01 can show eac
                 --edges_for----------> black strokes on white           = A (the input)
                 --make_pair_image----> A|B PNG in <out>/train or <out>/val
 
+Without masks (`masks_dir=None`: Carvana's test photos, a user's own photos of an object in front
+of a plain wall) the masks are made here by `masks.object_masks`, one object's views together; a
+mask that fails its quality check is dropped (counted in the manifest, with the reason), never used.
+
 Layouts read: Carvana's own (`train/<car>_<NN>.jpg` with `train_masks/<car>_<NN>_mask.gif`) and
 any images folder + masks folder whose files match by name (a mask may add `_mask` to the stem).
 The split holds out whole objects: `<car>_<NN>` files share the object `<car>`, so no car is seen
@@ -30,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..imaging import IMAGE_SUFFIXES, open_image
 from .edges import EDGE_STYLES, edges_for
+from .masks import object_masks
 from .paired import load_rgb, make_pair_image
 from ..files import atomic_output_dir, shown
 
@@ -81,6 +86,18 @@ def find_image_mask_pairs(images_dir: str | Path, masks_dir: str | Path, *,
     return pairs, problems
 
 
+def find_images(images_dir: str | Path) -> list[Path]:
+    """The photos of a folder (our image formats, hidden files left out), sorted by name."""
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise FileNotFoundError(f"{shown(images_dir)}: no such folder")
+    images = [p for p in sorted(images_dir.iterdir())
+              if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+    if not images:
+        raise FileNotFoundError(f"{shown(images_dir)}: contains no {'/'.join(IMAGE_SUFFIXES)} images")
+    return images
+
+
 def load_mask(path: str | Path) -> np.ndarray:
     """Read a mask as bool (H, W): 0/1 GIFs (Carvana), 0/255 PNGs, or an RGBA image's alpha."""
     im = open_image(path)
@@ -125,13 +142,15 @@ def masked_photo_to_pair(image: np.ndarray, mask: np.ndarray, *, size: int = 256
     return a, b
 
 
-def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir: str | Path, *,
+def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path | None, out_dir: str | Path, *,
                           size: int = 256, edge_style: str = "canny", val_cars: int = 5,
                           seed: int = 0, skip_bad: bool = False, progress: bool = True) -> Path:
     """Turn photos + masks into an A|B dataset at `out_dir` (train/, val/, manifest.json).
 
     Parameters:
-        images_dir, masks_dir (path) -- photos and masks, matched by name (see module docstring).
+        images_dir, masks_dir (path) -- photos and masks, matched by name (see module docstring);
+                                masks_dir None: masks are made from the photos (`masks.object_masks`),
+                                and the photos whose mask fails its check are left out and counted.
         out_dir (path)       -- created atomically when everything succeeded; of an earlier dataset made
                                 here only what its marker lists is replaced (files a user added move
                                 into the new one); any other folder (or one holding the inputs) refused.
@@ -148,7 +167,10 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
         raise ValueError(f"size must be between 8 and 2048 px, got {size}")
     if val_cars < 1:
         raise ValueError(f"val_cars must be >= 1, got {val_cars}: training needs a validation split")
-    pairs, problems = find_image_mask_pairs(images_dir, masks_dir, skip_bad=skip_bad)
+    if masks_dir is None:
+        pairs, problems = [(image, None) for image in find_images(images_dir)], []
+    else:
+        pairs, problems = find_image_mask_pairs(images_dir, masks_dir, skip_bad=skip_bad)
     objects = sorted({object_id(image.stem) for image, _ in pairs})
     if not val_cars < len(objects):
         raise ValueError(f"{shown(images_dir)}: {len(objects)} objects (cars) found, cannot hold out "
@@ -156,40 +178,78 @@ def prepare_masked_photos(images_dir: str | Path, masks_dir: str | Path, out_dir
     held_out = set(random.Random(seed).sample(objects, val_cars))
     out_dir = Path(out_dir)
     written = {"train": 0, "val": 0}
-    with atomic_output_dir(out_dir, kind="masked-photo pairs", inputs=(images_dir, masks_dir)) as tmp:
+    dropped: dict[str, str] = {}  # made masks that failed their check: name -> why
+    inputs = (images_dir,) if masks_dir is None else (images_dir, masks_dir)
+    with atomic_output_dir(out_dir, kind="masked-photo pairs", inputs=inputs) as tmp:
         for split in ("train", "val"):
             (tmp / split).mkdir()
-        for image_path, mask_path in tqdm(pairs, desc="pairs", unit="img", disable=not progress):
-            try:
-                image = load_rgb(image_path)
-                mask = load_mask(mask_path)
-                if image.shape[:2] != mask.shape:
-                    raise ValueError(f"{shown(image_path)}: image {image.shape[1]}x{image.shape[0]} and mask "
-                                     f"{shown(mask_path)} {mask.shape[1]}x{mask.shape[0]} differ in size")
-                if not mask.any():
-                    raise ValueError(f"{shown(mask_path)}: the mask is empty (no object)")
-            except ValueError as err:
-                if not skip_bad:
-                    raise
-                warnings.warn(str(err), stacklevel=2)
-                problems.append(str(err))
-                continue
-            a, b = masked_photo_to_pair(image, mask, size=size, edge_style=edge_style)
-            split = "val" if object_id(image_path.stem) in held_out else "train"
-            make_pair_image(a, b).save(tmp / split / f"{image_path.stem}.png", compress_level=1)
-            written[split] += 1
+        bar = tqdm(total=len(pairs), desc="pairs", unit="img", disable=not progress)
+        for views in _by_object(pairs):
+            loaded = _load_views(views, problems, skip_bad)
+            if masks_dir is None:
+                masks, why = object_masks({path.stem: image for path, image in loaded.items()})
+                dropped.update(why)
+            else:
+                masks = {path.stem: mask for path, (_, mask) in loaded.items()}
+            for image_path, image in loaded.items():
+                bar.update()
+                if image_path.stem not in masks:
+                    continue
+                image = image if masks_dir is None else image[0]
+                a, b = masked_photo_to_pair(image, masks[image_path.stem], size=size, edge_style=edge_style)
+                split = "val" if object_id(image_path.stem) in held_out else "train"
+                make_pair_image(a, b).save(tmp / split / f"{image_path.stem}.png", compress_level=1)
+                written[split] += 1
+        bar.close()
         for split, count in written.items():  # train refuses an empty split: so does prepare
             if count == 0:
-                raise RuntimeError(f"{shown(images_dir)}: no usable {split} image ({len(problems)} skipped); "
-                                   "nothing was written")
+                raise RuntimeError(f"{shown(images_dir)}: no usable {split} image ({len(problems)} skipped, "
+                                   f"{len(dropped)} made masks failed their check); nothing was written")
         manifest = {"name": "masked-photos", "size": size, "edge_style": edge_style, "seed": seed,
-                    "counts": {**written, "skipped": len(problems)},
+                    "counts": {**written, "skipped": len(problems), "masks_dropped": len(dropped)},
                     "val_objects": sorted(held_out), "skipped": problems,
+                    "masks_dropped": dict(sorted(dropped.items())),
                     "pair_layout": f"A|B: A = {edge_style} edges, B = photo on white",
-                    "images": str(images_dir), "masks": str(masks_dir)}
+                    "images": str(images_dir),
+                    "masks": str(masks_dir) if masks_dir is not None else "made from the photos (masks.object_masks)"}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     if problems:
         log.warning(f"skipped {len(problems)} bad or unmatched files (see {shown(out_dir / 'manifest.json')})")
+    if dropped:
+        log.warning(f"left out {len(dropped)} of {len(pairs)} photos whose made mask failed its check "
+                    f"(reasons in {shown(out_dir / 'manifest.json')})")
     return out_dir
+
+
+def _by_object(pairs: list[tuple[Path, Path | None]]) -> list[list[tuple[Path, Path | None]]]:
+    """The pairs grouped by object (a car's views together), in name order."""
+    groups: dict[str, list[tuple[Path, Path | None]]] = {}
+    for image_path, mask_path in pairs:
+        groups.setdefault(object_id(image_path.stem), []).append((image_path, mask_path))
+    return [groups[key] for key in sorted(groups)]
+
+
+def _load_views(views: list[tuple[Path, Path | None]], problems: list[str], skip_bad: bool) -> dict:
+    """{image path: image} (no masks) or {image path: (image, mask)}; bad files raise or join `problems`."""
+    loaded = {}
+    for image_path, mask_path in views:
+        try:
+            image = load_rgb(image_path)
+            if mask_path is None:
+                loaded[image_path] = image
+                continue
+            mask = load_mask(mask_path)
+            if image.shape[:2] != mask.shape:
+                raise ValueError(f"{shown(image_path)}: image {image.shape[1]}x{image.shape[0]} and mask "
+                                 f"{shown(mask_path)} {mask.shape[1]}x{mask.shape[0]} differ in size")
+            if not mask.any():
+                raise ValueError(f"{shown(mask_path)}: the mask is empty (no object)")
+            loaded[image_path] = (image, mask)
+        except ValueError as err:
+            if not skip_bad:
+                raise
+            warnings.warn(str(err), stacklevel=3)
+            problems.append(str(err))
+    return loaded
 
 
