@@ -69,8 +69,8 @@ def main() -> None:
     torch.manual_seed(0)
     bench_generator("paper G (ngf 64)", build_generator(image_size=256, ngf=64), 256, args.repeats)
     if SHIPPED_WEIGHTS.is_file():
-        shipped, meta = load_generator(SHIPPED_WEIGHTS)
-        cfg = meta["config"]
+        shipped, card = load_generator(SHIPPED_WEIGHTS)
+        cfg = card.network
         label = f"shipped G (ngf {cfg['ngf']})"
     else:
         cfg = {"image_size": PRESETS["quick"].image_size, "ngf": PRESETS["quick"].ngf}

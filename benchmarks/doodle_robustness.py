@@ -25,7 +25,9 @@ Metrics (pix2pix_lib/metrics.py, images in [0, 1]): L1, PSNR, SSIM against the u
 moves with the sketch as well as with the output - compare it across models within one set.
 `copy-the-sketch` is the baseline of predicting B = A. Optionally also eval vs paper test-time
 mode (batch 1, as `colorize` runs) on the clean set, and the comparison figure on the example
-doodles (sketch as the generator sees it | each model), 128 px tiles.
+doodles (sketch as the generator sees it | each model), 128 px tiles. On those doodles also the
+share of each output that stays white outside the drawing's convex hull (`background_white`):
+colour painted on the paper around the object, such as a slab under a flat shoe, lowers it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from pix2pix_lib.data.paired import (PairedImageDataset, list_pair_files, load_r
 from pix2pix_lib.files import atomic_output_dir  # noqa: E402
 from pix2pix_lib.data.sketch_augment import VARIANT_KINDS, write_robustness_sets  # noqa: E402
 from pix2pix_lib.strokes import normalize_stroke_width  # noqa: E402
-from pix2pix_lib.generate import colorize, generation_mode, input_size_of, sketch_style  # noqa: E402
+from pix2pix_lib.generate import colorize, generation_mode, input_size_of  # noqa: E402
 from pix2pix_lib.preprocess import preprocess_sketch  # noqa: E402
 from pix2pix_lib.weights import load_generator  # noqa: E402
 from pix2pix_lib.strokes import target_stroke_width  # noqa: E402
@@ -111,7 +113,7 @@ def comparison_figure(models: dict, path: Path, *, tile: int = 128, mode: str = 
                       credit: str | None = None) -> Path:
     """Example doodles: sketch as the first generator sees it | one column per model. Palette PNG, small."""
     doodles = sorted(Path(doodles_dir).glob("*.png"))
-    first = next(iter(models.values()))
+    first, first_card = next(iter(models.values()))  # {name: (generator, card)}
     titles = ["sketch as G sees it"] + [FIGURE_TITLES.get(name, name) for name in models]
     head, gap = 18, 4
     width = len(titles) * tile + (len(titles) - 1) * gap
@@ -120,12 +122,52 @@ def comparison_figure(models: dict, path: Path, *, tile: int = 128, mode: str = 
     for j, title in enumerate(titles):
         draw.text((j * (tile + gap) + 2, 3), title, fill="black")
     for i, p in enumerate(doodles):
-        seen = tensor_to_pil(preprocess_sketch(p, image_size=input_size_of(first), style=sketch_style(first)))
-        row = [seen] + [colorize(g, p, mode=mode) for g in models.values()]
+        seen = tensor_to_pil(preprocess_sketch(p, image_size=input_size_of(first), style=first_card.sketch_style))
+        row = [seen] + [colorize(g, p, card=card, mode=mode) for g, card in models.values()]
         for j, im in enumerate(row):
             sheet.paste(im.resize((tile, tile), Image.LANCZOS), (j * (tile + gap), head + i * (tile + gap)))
     sheet = credit_band(sheet, credit or "Generators trained on OpenMoji line art. " + openmoji_attribution())
     return save_image_atomic(sheet.quantize(colors=128, method=Image.MEDIANCUT, dither=Image.NONE), path, optimize=True)
+
+
+def background_white(seen: Image.Image, out: Image.Image, *, margin: float = 0.02, white: int = 230) -> float:
+    """Share of the output that stays white outside the drawing's hull (the convex hull of its ink).
+
+    A generator should colour the drawn object, not the paper around it (issue #23: a slab painted
+    under flat shoes). The hull is widened by `margin` of the side (shading along the outline is
+    fine); a pixel is white when all its channels are >= `white`.
+    """
+    ink = np.asarray(seen.convert("L"), dtype=np.uint8) < 128                 # (S, S), as G sees it
+    rgb = np.asarray(out.convert("RGB").resize(seen.size, Image.BILINEAR))     # (S, S, 3)
+    hull = np.zeros(ink.shape, np.uint8)
+    if ink.any():
+        points = np.stack(np.nonzero(ink)[::-1], axis=1).astype(np.int32)    # (N, 2) x, y
+        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        grow = max(1, round(margin * ink.shape[0]))
+        hull = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    outside = hull == 0
+    return float((rgb.min(axis=2)[outside] >= white).mean()) if outside.any() else 1.0
+
+
+def doodle_backgrounds(models: dict, doodles_dir: Path, *, mode: str = "eval") -> dict:
+    """{model: {doodle name: white share outside its hull}} for every doodle of the folder."""
+    doodles = sorted(Path(doodles_dir).glob("*.png"))
+    report = {}
+    for name, (g, card) in models.items():
+        size = input_size_of(g)
+        report[name] = {p.stem: round(background_white(
+            tensor_to_pil(preprocess_sketch(p, image_size=size, style=card.sketch_style)),
+            colorize(g, p, card=card, mode=mode)), 4) for p in doodles}
+    return report
+
+
+def print_backgrounds(backgrounds: dict) -> None:
+    print("background white outside the drawing's hull (share of pixels; targets: mean >= 0.98, each >= 0.95):")
+    for name, shares in backgrounds.items():
+        values = list(shares.values())
+        worst = min(shares, key=shares.get)
+        print(f"  {name:<28} mean {np.mean(values):.4f}  min {shares[worst]:.4f} ({worst})  "
+              f"below 0.95: {sum(v < 0.95 for v in values)} of {len(values)}")
 
 
 def markdown_table(results: dict, names: list[str], sets: list[str], metric: str) -> str:
@@ -169,11 +211,13 @@ def main() -> int:
     if args.figure_only:
         if not args.figure:
             raise ValueError("--figure-only needs --figure PATH")
-        fig = comparison_figure({name: g for name, ((g, _), _) in models.items()}, Path(args.figure),
+        fig = comparison_figure({name: loaded for name, (loaded, _) in models.items()}, Path(args.figure),
                                 doodles_dir=Path(args.doodles), credit=args.credit)
         print(f"wrote {fig} ({fig.stat().st_size / 1e3:.0f} kB)")
+        print_backgrounds(doodle_backgrounds({name: loaded for name, (loaded, _) in models.items()},
+                                             Path(args.doodles)))
         return 0
-    size = int(next(iter(models.values()))[0][1]["config"]["image_size"])
+    size = next(iter(models.values()))[0][1].image_size
     data, sets_dir = Path(args.data), Path(args.sets_dir)
     if not (data / "val").is_dir():
         raise FileNotFoundError(f"{data / 'val'}: no validation folder (build it with `python -m pix2pix_lib "
@@ -230,6 +274,9 @@ def main() -> int:
             print(f"  {name:<8} L1 eval {e['l1']:.4f} / paper {p['l1']:.4f}   "
                   f"SSIM eval {e['ssim']:.4f} / paper {p['ssim']:.4f}")
 
+    backgrounds = doodle_backgrounds({name: loaded for name, (loaded, _) in models.items()}, Path(args.doodles))
+    print_backgrounds(backgrounds)
+
     if args.json:
         report = {
             "description": "Validation metrics (eval mode, fp32) on OpenMoji val sketches redrawn by "
@@ -240,8 +287,12 @@ def main() -> int:
             "data": str(data), "images": n, "of": total, "image_size": size,
             "picks": ("all" if picks is None
                       else "torch.linspace(0, total - 1, images).round() over the sorted val files"),
-            "models": {name: {"weights": w, "extra": meta["extra"]} for name, ((_, meta), w) in models.items()},
+            "models": {name: {"weights": w, "card": card.to_dict()} for name, ((_, card), w) in models.items()},
             "sets": list(roots), "results": results, "mode_comparison": mode_comparison,
+            "doodle_background_white": {"doodles": str(args.doodles), "by_model": backgrounds,
+                                        "description": "share of each output that stays white (all channels "
+                                                       ">= 230) outside the drawing's convex hull widened by 2 % "
+                                                       "of the side, eval mode"},
             "torch": torch.__version__, "seconds": round(time.perf_counter() - start, 1),
         }
         path = Path(args.json)
@@ -249,7 +300,7 @@ def main() -> int:
         path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path}")
     if args.figure:
-        fig = comparison_figure({name: g for name, ((g, _), _) in models.items()}, Path(args.figure),
+        fig = comparison_figure({name: loaded for name, (loaded, _) in models.items()}, Path(args.figure),
                                 doodles_dir=Path(args.doodles), credit=args.credit)
         print(f"wrote {fig} ({fig.stat().st_size / 1e3:.0f} kB)")
     return 0

@@ -1,7 +1,7 @@
 """Sketch -> colour image: the generator run in eval or paper mode, on one drawing or a folder of them.
 
-Every sketch is first brought to what the generator was trained on (`preprocess.py`); the
-weights file is read by `weights.load_generator`. Files that `generate` writes carry a tag with
+Every sketch is first brought to what the generator was trained on (`preprocess.py`: the sketch
+style on the generator's card, `weights.GeneratorCard`, handed in explicitly). Files that `generate` writes carry a tag with
 the hash of their pixels, so a later run replaces its own unchanged pictures and nothing else.
 """
 
@@ -22,6 +22,7 @@ from torch import nn
 from .files import RefusedError, atomic_path, shown
 from .imaging import IMAGE_FORMATS, IMAGE_SUFFIXES, open_image, tensor_to_pil
 from .preprocess import input_from_steps, preprocess_sketch, preprocess_steps
+from .weights import GeneratorCard
 
 
 # ----------------------------------------------------------------------------- colouring
@@ -62,25 +63,22 @@ def generation_mode(generator: nn.Module, mode: str):
         generator.train(was_training)
 
 
-def sketch_style(generator: nn.Module) -> dict | None:
-    """The stroke width and fill of the sketches `generator` was trained on (from its weights file), or None."""
-    return getattr(generator, "sketch_style", None)
-
-
 def input_size_of(generator: nn.Module) -> int:
     """The image size a U-Net generator is built for (its bottleneck is 1x1 there)."""
     return 2 ** getattr(generator, "depth", 8)
 
 
 @torch.no_grad()
-def colorize(generator: nn.Module, sketch, *, mode: str = DEFAULT_MODE, seed: int | None = None,
-             image_size: int | None = None, stroke_width: float | None = None,
+def colorize(generator: nn.Module, sketch, *, card: GeneratorCard | None = None, mode: str = DEFAULT_MODE,
+             seed: int | None = None, image_size: int | None = None, stroke_width: float | None = None,
              precision: str = "fp32") -> Image.Image:
     """Colour one sketch with a generator -> RGB PIL image of size image_size.
 
     Parameters:
         generator:    a U-Net generator (e.g. from `load_generator`)
         sketch:       anything `preprocess_sketch` reads (path, PIL image, array, tensor)
+        card:         the generator's card (`load_generator`'s second value, `TrainingState.card()`): a
+                      doodle is brought to its sketch style; None: no style (strokes as drawn)
         mode:         "eval" (dropout off, running statistics: the same picture every time; the
                       default, see DEFAULT_MODE) or "paper" (dropout on, batch statistics, as in
                       the paper's test time)
@@ -90,7 +88,8 @@ def colorize(generator: nn.Module, sketch, *, mode: str = DEFAULT_MODE, seed: in
         precision:    "fp32" or "bf16" (autocast; 18 -> 15 ms for the shipped generator on a CPU with avx512_bf16)
     """
     size = image_size or input_size_of(generator)
-    x = preprocess_sketch(sketch, image_size=size, stroke_width=stroke_width, style=sketch_style(generator))
+    style = card.sketch_style if card is not None else None
+    x = preprocess_sketch(sketch, image_size=size, stroke_width=stroke_width, style=style)
     return translate(generator, x, mode=mode, seed=seed, precision=precision)
 
 
@@ -255,15 +254,16 @@ def plan_outputs(src: str | Path, out: str | Path, *, force: bool = False) -> li
     return plan
 
 
-def colorize_file(generator: nn.Module, src: str | Path, dst: str | Path, *, mode: str = DEFAULT_MODE,
-                  seed: int | None = None, stroke_width: float | None = None, with_sketch: bool = False,
-                  force: bool = False) -> str:
+def colorize_file(generator: nn.Module, src: str | Path, dst: str | Path, *, card: GeneratorCard | None = None,
+                  mode: str = DEFAULT_MODE, seed: int | None = None, stroke_width: float | None = None,
+                  with_sketch: bool = False, force: bool = False) -> str:
     """Colour one sketch file into `dst` (`save_result`); returns the ink polarity assumed.
 
-    with_sketch: write the preprocessed sketch and the result side by side. force: replace whatever is at `dst`.
+    card: the generator's card (its sketch style, as `colorize`). with_sketch: write the preprocessed sketch
+    and the result side by side. force: replace whatever is at `dst`.
     """
     steps = preprocess_steps(src, image_size=input_size_of(generator), stroke_width=stroke_width, measure=False,
-                             style=sketch_style(generator))
+                             style=card.sketch_style if card is not None else None)
     x = input_from_steps(steps)  # (1, 3, S, S)
     result = translate(generator, x, mode=mode, seed=seed)
     save_result(side_by_side(tensor_to_pil(x), result) if with_sketch else result, dst, force=force)

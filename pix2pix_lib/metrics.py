@@ -317,8 +317,8 @@ def evaluate_weights(weights: str | Path, data: str | Path, *, split: str = "val
     if batch_size < 1 or (max_images is not None and max_images < 1):
         raise ValueError(f"batch_size and max_images must be >= 1, got {batch_size} and {max_images}")
     device = select_device(device)
-    generator, meta = load_generator(weights, device=device)
-    size = int(meta["config"]["image_size"])
+    generator, card = load_generator(weights, device=device)
+    size = card.image_size
     dataset = PairedImageDataset(data, split, image_size=size, load_size=size, flip=False)
     total = len(dataset)
     if max_images is not None and max_images < total:

@@ -4,7 +4,7 @@
 
 fetches `<name>.pth` from the address the reference's `scripts/download_pix2pix_model.sh` uses
 (with the datasets' download machinery: progress, resume, size limit) and writes `<out>/<name>.pt`,
-a "pix2pix-generator/1" file that `load_generator`, `generate`, `evaluate`, `colorize` and the
+a generator weights file (with its card: licence, sketch style, source) that `load_generator`, `generate`, `evaluate`, `colorize` and the
 canvas read. Nothing of the reference's code runs: its file is read as plain tensors. A file that
 is no reference U-Net is refused in one line naming it: not a dict of named tensors, keys or shapes
 of another network (or of one too large to build), integers where floats belong, NaN or infinite
@@ -21,7 +21,8 @@ lists; the parameters are the same (54,413,955 at 256 px), under other names:
 and its up convolutions read the concatenation [skip, up] where ours read [up, skip] (their input
 channels are swapped halves). Its activations differ from the paper's text (a ReLU after each
 concatenation, one at the bottleneck, dropout one block further out), so converted weights run in
-our generator's `layout="reference"`, which computes exactly what the reference computes.
+`models/reference.py`'s variant of the U-Net (their card's network says `layout="reference"`), which
+computes exactly what the reference computes; the course's U-Net stays the paper's.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ import torch
 
 from .data.fetch import discard_download, open_download
 from .files import RefusedError, exclusive_lock, shown
-from .models import build_generator
-from .weights import load_plain, save_generator
+from .models.reference import build_reference_generator
+from .weights import GeneratorCard, load_plain, read_generator, save_generator
 
 DEFAULT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch"
 _TERMS = ("pretrained by the pix2pix authors (junyanz/pytorch-CycleGAN-and-pix2pix, BSD licence) on {data}; "
@@ -166,27 +167,26 @@ def convert_reference_generator(path: str | Path, out: str | Path, *, name: str 
         raise ValueError(f"{shown(path)}: not the weights of a reference U-Net for {2**MIN_DEPTH} to {2**MAX_DEPTH} px "
                          f"(model.model.0.weight and model.model.3.weight, 1-{MAX_NGF} filters, 1-4 channels): "
                          "it is refused")
-    config = {"image_size": 2**depth, "ngf": int(first.shape[0]), "norm": "batch", "skips": True, "dropout": True,
-              "in_channels": int(first.shape[1]), "out_channels": int(last.shape[1]), "layout": "reference"}
-    generator = build_generator(**config)
+    network = {"image_size": 2**depth, "ngf": int(first.shape[0]), "norm": "batch", "skips": True, "dropout": True,
+               "in_channels": int(first.shape[1]), "out_channels": int(last.shape[1])}
+    generator = build_reference_generator(**network)
     _fits(state, generator, depth, path)
     generator.load_state_dict({k: v.float() if v.is_floating_point() else v
                                for k, v in reference_to_ours(state, depth).items()})
     _check_output(generator, path)
     direction, task, data = REFERENCE_MODELS.get(name, ("AtoB", "", "its training data"))
-    extra = {"source": source or str(path), "reference_model": name, "direction": direction, "task": task,
-             "data_licence": {"license": _TERMS.format(data=data)},
-             **({"sketch": SKETCH_STYLES[name]} if name in SKETCH_STYLES else {})}
-    return save_generator(out, generator, config, extra=extra)
+    card = GeneratorCard(network={**network, "layout": "reference"}, sketch_style=SKETCH_STYLES.get(name),
+                         licence={"license": _TERMS.format(data=data)}, source=source or str(path),
+                         note=f"{name or path.name}: {task or 'a reference pix2pix generator'} (pairs {direction})")
+    return save_generator(out, generator, card)
 
 
 def _converted(path: Path, name: str) -> bool:
-    """True when `path` is what an earlier download-model of `name` wrote."""
+    """True when `path` is what an earlier download-model of `name` wrote (its card's source is `<name>.pth`)."""
     try:
-        data = load_plain(path, mmap=True)
+        return read_generator(path)[1].source.endswith(f"/{name}.pth")
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and (data.get("extra") or {}).get("reference_model") == name
 
 
 def download_model(name: str, out_dir: str | Path, *, base_url: str = DEFAULT_URL, progress: bool = True) -> Path:

@@ -136,7 +136,7 @@ def check_study_folder(out_dir: Path) -> None:
                                "it is left as it is. Choose a new folder, e.g. runs/experiments")
 
 
-def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, meta: dict,
+def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: bool, card,
                verdicts: dict | None = None) -> Path:
     """An epoch's files: sample grid, D's verdicts, generator (and best), steps.csv, the checkpoint, then
     the log. Returns the grid's path.
@@ -154,11 +154,10 @@ def save_epoch(model, out_dir: Path, grid: Image.Image, row: dict, *, is_best: b
             (out_dir / VERDICTS).mkdir(exist_ok=True)
             with atomic_path(out_dir / VERDICTS / f"epoch_{model.epoch:03d}.pt") as tmp:
                 torch.save({"epoch": model.epoch, **verdicts}, tmp)
-        config = model.config.to_dict()
         if is_best:
             model.best_val_l1 = row["val_l1"]
-            save_generator(out_dir / BEST_GENERATOR, model.generator, config, extra=meta)
-        save_generator(out_dir / LAST_GENERATOR, model.generator, config, extra=meta)
+            save_generator(out_dir / BEST_GENERATOR, model.generator, card)
+        save_generator(out_dir / LAST_GENERATOR, model.generator, card)
         model.history.append(row)
         if model.step_log:
             write_log(out_dir / STEPS, model.step_log)
@@ -204,8 +203,7 @@ def check_data(model, train_set, val_set, data_root, *, skip_bad: bool, checkpoi
     for dataset in (train_set, val_set):
         if hasattr(dataset, "check_files"):
             dataset.check_files(skip_bad=skip_bad)
-    record = {"path": str(Path(data_root).resolve()), **data_licence(data_root)}
-    record["licence"] = record.pop("data_licence", {})
+    record = {"path": str(Path(data_root).resolve()), "licence": data_licence(data_root)}
     if hasattr(train_set, "fingerprint") and hasattr(val_set, "fingerprint"):
         record["fingerprint"] = f"{train_set.fingerprint()}-{val_set.fingerprint()}"
         record["files"] = len(train_set) + len(val_set)
@@ -231,7 +229,7 @@ def sketch_style_of(files: list[Path], direction: str = "AtoB", n: int = 64) -> 
 
 
 def data_licence(data_root: str | Path) -> dict:
-    """{"data_licence": {...}} from the dataset's manifest.json (or ATTRIBUTION.txt), else {}.
+    """The dataset's terms from its manifest.json (or ATTRIBUTION.txt), else {}: a generator's card.licence.
 
     Weights trained on CC BY-SA data are shared under the same terms: the file says so itself.
     """
@@ -240,7 +238,7 @@ def data_licence(data_root: str | Path) -> dict:
     attribution = Path(data_root) / "ATTRIBUTION.txt"
     if not licence and attribution.is_file():
         licence = {"attribution": attribution.read_text(encoding="utf-8", errors="replace").strip()}
-    return {"data_licence": licence} if licence else {}
+    return licence
 
 
 def write_log(path: Path, history: list[dict]) -> None:

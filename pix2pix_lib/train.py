@@ -36,7 +36,8 @@ from .runs import (CHECKPOINT, RUN_WRITES, EpochReport, check_data, check_run_fo
                    remove_killed_writes, resume_logs, save_epoch)
 from .runtime import (auto_precision, average_gradients, broadcast_buffers, mean_over_processes, rank_and_world,
                       seed_everything, select_device)
-from .weights import check_state_fits, load_training_state, read_checkpoint, training_state_dict
+from .weights import (GeneratorCard, check_state_fits, checkpoint_card, load_training_state, read_checkpoint,
+                      training_state_dict)
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,11 @@ class TrainingState:
                                    f"training stopped; the last good checkpoint is kept. Try a lower lr "
                                    f"or fp32 precision (--precision fp32).")
         return losses
+
+    def card(self) -> GeneratorCard:
+        """The card of this state's generator as it is now (for `colorize`; its files carry the same)."""
+        return checkpoint_card({"config": self.config.to_dict(), "data": self.data, "history": self.history,
+                                "epoch": self.epoch, "step": self.step})
 
     # --- checkpoints (the format lives in weights.py) ---------------------------------------
     def state_dict(self) -> dict:
@@ -295,7 +301,6 @@ def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, prog
                             num_workers=config.num_workers)
     sample_a, sample_b = fixed_samples(val_set, config.n_samples)  # the same pairs in every epoch's grid
     model.step_log = resume_logs(out_dir, model.history, model.step) if rank == 0 else []
-    licence = {"data_licence": model.data["licence"]} if model.data.get("licence") else {}
     while model.epoch < config.total_epochs:
         if world > 1:
             # Each rank its own dropout and jitter stream, re-derived every epoch: the checkpoint holds
@@ -323,9 +328,8 @@ def _train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end, prog
                **{f"val_{k}": v for k, v in val.items()}, "lr_g": lr_g,
                "seconds": seconds, "images_per_s": images / seconds}
         is_best = val["l1"] < model.best_val_l1
-        meta = {"epoch": model.epoch, "step": model.step, "val": val, **licence,  # stored with the generators
-                **({"sketch": model.data["sketch_style"]} if "sketch_style" in model.data else {})}
-        samples_path = save_epoch(model, out_dir, grid, row, is_best=is_best, meta=meta, verdicts=verdicts)
+        card = model.card().replace(metrics=dict(val))  # stored with the generators
+        samples_path = save_epoch(model, out_dir, grid, row, is_best=is_best, card=card, verdicts=verdicts)
         if on_epoch_end is not None:
             on_epoch_end(EpochReport(model.epoch, config.total_epochs, model.step, losses, val, seconds,
                                      images / seconds, grid, samples_path, is_best, model.history, model))

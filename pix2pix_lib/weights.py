@@ -1,6 +1,7 @@
-"""The two file formats: generator weights ("pix2pix-generator/1") and training checkpoints.
+"""The two file formats: generator weights ("pix2pix-generator/2") and training checkpoints.
 
-    generator file   {"format", "config": the generator's settings, "state_dict", "extra": metrics, licence}
+    generator file   {"format", "card": a GeneratorCard (network settings, sketch style, licence, metrics,
+                      source), "state_dict"}; "pix2pix-generator/1" files ({"config", "extra"}) still load
     checkpoint       {"format", "config": the whole TrainConfig, both networks, optimisers, schedules,
                       scaler, epoch, step, best_val_l1, history, rng, data (path, fingerprint, licence)}
 
@@ -12,6 +13,7 @@ Every error is one line naming the file (files.shown) and what is wrong.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -22,6 +24,7 @@ from .course import course_files
 from .files import RefusedError, atomic_path, names, shown
 from .models import build_generator
 from .models.generator import UNetGenerator
+from .models.reference import build_reference_generator
 from .models.sanity import claimed_bytes_problem, output_problem, value_problems
 from .runtime import rng_states, select_device, set_rng_states
 from .torchfile import Within, check_record, load_plain
@@ -41,7 +44,10 @@ GENERATOR_CONFIG = {"image_size": int, "ngf": Within((int,), 1, 1024), "norm": s
                     "out_channels?": Within((int,), 1, 4), "layout?": str}
 EXTRA = {"sketch?": NUMBERS, "val?": NUMBERS, "epoch?": EPOCH, "step?": STEP, "best_val_l1?": BEST,
          "data_licence?": dict}
-GENERATOR_FILE = {"format": str, "config": GENERATOR_CONFIG, "state_dict": TENSORS, "extra?": EXTRA}
+GENERATOR_FILE_V1 = {"format": str, "config": GENERATOR_CONFIG, "state_dict": TENSORS, "extra?": EXTRA}
+CARD = {"network": GENERATOR_CONFIG, "sketch_style": (dict, type(None)), "licence": dict, "metrics": NUMBERS,
+        "source": str, "epoch": (int, type(None)), "step": (int, type(None)), "note": str}
+GENERATOR_FILE = {"format": str, "card": CARD, "state_dict": TENSORS}
 HISTORY = [{"epoch": Within((int,), 1, 10**6), "val_l1": NUMBER, "*": NUMBER}]  # log.csv's rows: numbers only
 DATA = {"path?": str, "licence?": dict, "fingerprint?": str, "files?": int, "sketch_style?": NUMBERS}
 OPTIMISER = {"state": dict, "param_groups": [{"params": [int], "lr": NUMBER}]}
@@ -112,83 +118,141 @@ def check_finite(state: dict, path: str | Path) -> None:
 SHIPPED_DIR = course_files("weights")  # the clone's weights/, or the wheel's copy
 SHIPPED_WEIGHTS = SHIPPED_DIR / "openmoji_doodle_256.pt"  # augmented OpenMoji line art, 256 px
 SHIPPED_SHOES = SHIPPED_DIR / "shoes_doodle_128.pt"       # doodle-robust edges2shoes, 128 px
-WEIGHTS_FORMAT = "pix2pix-generator/1"
+WEIGHTS_FORMAT, WEIGHTS_FORMAT_V1 = "pix2pix-generator/2", "pix2pix-generator/1"
 GENERATOR_KEYS = ("image_size", "ngf", "norm", "skips", "dropout", "in_channels", "out_channels")
-# Written only when it is not the course's own ("reference": converted pretrained weights, pretrained.py).
-OPTIONAL_GENERATOR_KEYS = ("layout",)
+# "layout" is in a card's network only for the reference's converted weights (pretrained.py).
+NETWORKS = {"course": build_generator, "reference": build_reference_generator}
+
+
+@dataclass(frozen=True)
+class GeneratorCard:
+    """What travels with a generator: written by `save_generator`, returned by `load_generator`,
+    handed to `generate.colorize` (and the canvas) explicitly. Plain types only.
+
+    network:      `build_generator`'s settings (GENERATOR_KEYS; "layout": "reference" for converted weights)
+    sketch_style: `preprocess.measure_sketch_style` of its training sketches, what a doodle is brought
+                  to before it goes in (None: photos or no ink, or unknown)
+    licence:      the terms of its training data (a dataset manifest's attribution, license, ...)
+    metrics:      its validation numbers (l1, psnr, ssim, ...) at `epoch`
+    source:       where it came from (a run's file, a checkpoint, a URL); note: anything else worth saying
+    """
+
+    network: dict
+    sketch_style: dict | None = None
+    licence: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    source: str = ""
+    epoch: int | None = None
+    step: int | None = None
+    note: str = ""
+
+    @classmethod
+    def for_config(cls, config: dict, **fields) -> "GeneratorCard":
+        """A card whose network is the generator settings of `config` (a `TrainConfig.to_dict()` will do)."""
+        missing = [k for k in GENERATOR_KEYS[:5] if k not in config]
+        if missing:
+            raise ValueError(f"the settings lack the generator's {missing}")
+        network = {"in_channels": 3, "out_channels": 3, **{k: config[k] for k in GENERATOR_KEYS if k in config}}
+        return cls(network={**network, **({"layout": config["layout"]} if "layout" in config else {})}, **fields)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.network["image_size"])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def replace(self, **changes) -> "GeneratorCard":
+        return replace(self, **changes)
+
+    def build(self) -> nn.Module:
+        """The network the card describes, untrained (its layout's builder, NETWORKS)."""
+        settings = {k: v for k, v in self.network.items() if k != "layout"}
+        return NETWORKS[self.network.get("layout", "course")](**settings)
+
+
+def card_from_v1(config: dict, extra: dict, source: str = "") -> GeneratorCard:
+    """The card of a "pix2pix-generator/1" file: its "config" and "extra" under one spelling each."""
+    note = extra.get("note") or ": ".join(str(extra[k]) for k in ("reference_model", "task") if extra.get(k))
+    return GeneratorCard.for_config(
+        config, sketch_style=extra.get("sketch"), licence=dict(extra.get("data_licence") or {}),
+        metrics=dict(extra.get("val") or {}), source=str(extra.get("exported_from") or extra.get("source") or source),
+        epoch=extra.get("epoch"), step=extra.get("step"), note=note)
 
 
 # ----------------------------------------------------------------------------- weights files
-def save_generator(path, generator: nn.Module, config_dict: dict, *, half: bool = False,
-                   extra: dict | None = None) -> Path:
-    """Write a generator weights file ("pix2pix-generator/1"), atomically.
+def save_generator(path, generator: nn.Module, card: GeneratorCard | dict, *, half: bool = False) -> Path:
+    """Write a generator weights file ("pix2pix-generator/2"): its weights and its `card`, atomically.
 
-    Parameters:
-        path:        where to write (a temporary file beside it is renamed into place)
-        generator:   the network (a `build_generator` U-Net)
-        config_dict: its settings; a `TrainConfig.to_dict()` is fine (only GENERATOR_KEYS are kept)
-        half:        store float tensors as fp16 (half the file; loaded back as fp32)
-        extra:       anything else worth keeping (metrics, epochs, the command); plain types only
+    card: a GeneratorCard, or settings (a `TrainConfig.to_dict()`) for a card of its network alone.
+    half: store float tensors as fp16 (half the file; loaded back as fp32).
     """
-    config = {k: config_dict[k] for k in GENERATOR_KEYS if k in config_dict}
-    config.setdefault("in_channels", getattr(generator, "in_channels", 3))
-    config.setdefault("out_channels", getattr(generator, "out_channels", 3))
-    if getattr(generator, "layout", "course") != "course":
-        config["layout"] = generator.layout
-    missing = [k for k in GENERATOR_KEYS if k not in config]
-    if missing:
-        raise ValueError(f"config_dict lacks the generator settings {missing}")
+    card = card if isinstance(card, GeneratorCard) else GeneratorCard.for_config(card)
+    check_record(card.to_dict(), CARD, path, "generator card")
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
              for k, v in generator.state_dict().items()}
-    payload = {"format": WEIGHTS_FORMAT, "config": config, "state_dict": state, "extra": dict(extra or {})}
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        torch.save({"format": WEIGHTS_FORMAT, "card": card.to_dict(), "state_dict": state}, tmp)
     return path
 
 
-def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Read a generator weights file (or a full training checkpoint) -> (generator in eval mode, meta).
+def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorCard]:
+    """Read a generator weights file (or a full training checkpoint) -> (generator in eval mode, its card).
 
-    meta holds "config" (the generator settings), "extra" and "path". Refused with one line naming
-    the file: an archive that is not plain (`load_plain`), pickled objects (never unpickled), a field
-    of the wrong type (`check_record`), settings that describe no network, weights that do not fit
-    or do not work (`check_state_fits`: NaN, 1e38, negative variances, int8, a flat picture).
+    Refused with one line naming the file: an archive that is not plain (`load_plain`), pickled
+    objects (never unpickled), a field of the wrong type (`check_record`), settings that describe no
+    network, weights that do not fit or do not work (`check_state_fits`: NaN, 1e38, negative
+    variances, int8, a flat picture).
     """
     path = Path(path)
-    data = load_plain(path, "generator weights file")
-    if isinstance(data, dict) and data.get("format") == WEIGHTS_FORMAT:
-        check_record(data, GENERATOR_FILE, path, "generator weights file")
-        state, config, extra = data["state_dict"], data["config"], data.get("extra", {})
-    elif isinstance(data, dict) and "generator" in data and "config" in data:  # a full training checkpoint
-        check_record(data, CHECKPOINT_GENERATOR, path, "training checkpoint")
-        state, config = data["generator"], data["config"]
-        extra = {k: data[k] for k in ("epoch", "step", "best_val_l1", "data_licence") if k in data}
-        if data.get("data", {}).get("sketch_style"):
-            extra["sketch"] = data["data"]["sketch_style"]  # as the run's generator files carry it
-        if data.get("history"):  # the last epoch's metrics, as "val"
-            extra["val"] = {k[4:]: v for k, v in data["history"][-1].items() if k.startswith("val_")}
-    else:
-        found = f"format {data.get('format')!r}, keys {sorted(map(str, data))[:8]}" if isinstance(data, dict) \
-            else f"a {type(data).__name__}"
-        raise ValueError(f"{shown(path)}: not a generator weights file ({shown(found)[:160]})")
-    settings = {k: config[k] for k in GENERATOR_KEYS + OPTIONAL_GENERATOR_KEYS if k in config}
-    check_record(settings, {f"{k}?": v for k, v in GENERATOR_CONFIG.items()}, path, "generator weights file")
+    state, card = read_generator(path)
     try:
-        if settings.get("image_size", 256) > MAX_IMAGE_SIZE:
+        if card.network.get("image_size", 256) > MAX_IMAGE_SIZE:
             raise ValueError(f"image_size is over {MAX_IMAGE_SIZE}")
         with torch.device("meta"):  # its shapes only: memory comes with weights that fit
-            generator = build_generator(**settings)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{shown(path)}: its generator settings {shown(str(settings))} do not describe a network "
-                         f"({err})") from None
+            generator = card.build()
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{shown(path)}: its generator settings {shown(str(card.network))} do not describe a "
+                         f"network ({err})") from None
     load_state_exactly(generator, state, path, "generator")
-    if str(device) == "auto":
-        device = select_device("auto")
-    generator.to(device).eval()
-    generator.sketch_style = extra.get("sketch")  # what preprocessing brings a doodle to (preprocess.py)
-    settings.setdefault("image_size", 2 ** generator.depth)
-    return generator, {"config": settings, "extra": extra, "path": str(path)}
+    generator.to(select_device("auto") if str(device) == "auto" else device).eval()
+    return generator, card
+
+
+def read_generator(path: Path) -> tuple[dict, GeneratorCard]:
+    """(state dict, card) of a weights file of either format or of a checkpoint, every field checked."""
+    data = load_plain(path, "generator weights file")
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if fmt == WEIGHTS_FORMAT:
+        check_record(data, GENERATOR_FILE, path, "generator weights file")
+        card = data["card"]
+        if card["sketch_style"] is not None:
+            check_record(card["sketch_style"], NUMBERS, path, "generator card's sketch_style")
+        return data["state_dict"], GeneratorCard(**{k: card[k] for k in GeneratorCard.__dataclass_fields__})
+    if fmt == WEIGHTS_FORMAT_V1:
+        check_record(data, GENERATOR_FILE_V1, path, "generator weights file")
+        return data["state_dict"], card_from_v1(data["config"], data.get("extra", {}))
+    if isinstance(data, dict) and "generator" in data and "config" in data:  # a full training checkpoint
+        check_record(data, CHECKPOINT_GENERATOR, path, "training checkpoint")
+        check_record({k: v for k, v in data["config"].items() if k in GENERATOR_CONFIG},
+                     {f"{k}?": v for k, v in GENERATOR_CONFIG.items()}, path, "training checkpoint")
+        return data["generator"], checkpoint_card(data, str(path))
+    found = f"format {fmt!r}, keys {sorted(map(str, data))[:8]}" if isinstance(data, dict) else f"a {type(data).__name__}"
+    raise ValueError(f"{shown(path)}: not a generator weights file ({shown(found)[:160]})")
+
+
+def checkpoint_card(state: dict, source: str = "") -> GeneratorCard:
+    """The card of a checkpoint's generator: its settings, data (sketch style, licence) and last metrics."""
+    data, history = state.get("data") or {}, state.get("history") or []
+    metrics = {k[4:]: v for k, v in history[-1].items() if k.startswith("val_")} if history else {}
+    try:
+        return GeneratorCard.for_config(
+            state["config"], sketch_style=data.get("sketch_style"),
+            licence=dict(data.get("licence") or state.get("data_licence") or {}), metrics=metrics, source=source,
+            epoch=state.get("epoch"), step=state.get("step"))
+    except ValueError as err:
+        raise ValueError(f"{shown(source)}: {err}") from None
 
 
 def or_shipped(path: str | Path | None) -> Path:
@@ -213,9 +277,8 @@ def export_generator(src: str | Path, dst: str | Path, *, half: bool = False, no
     if dst.is_dir() or (dst.exists() and not is_weights_file(dst)):
         raise RefusedError(f"{shown(dst)}: exists and is not a pix2pix weights file; it is left as it is "
                            "(choose another -o)")
-    generator, meta = load_generator(src)
-    extra = {**meta["extra"], "exported_from": str(src), **({"note": note} if note else {})}
-    return save_generator(dst, generator, meta["config"], half=half, extra=extra)
+    generator, card = load_generator(src)
+    return save_generator(dst, generator, card.replace(source=str(src), note=note or card.note), half=half)
 
 
 def is_weights_file(path: Path) -> bool:
@@ -224,7 +287,7 @@ def is_weights_file(path: Path) -> bool:
         data = load_plain(path, mmap=True)
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and data.get("format") == WEIGHTS_FORMAT  # never a checkpoint: a run's resume state
+    return isinstance(data, dict) and data.get("format") in (WEIGHTS_FORMAT, WEIGHTS_FORMAT_V1)  # never a checkpoint: a run's resume state
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -252,7 +315,7 @@ def training_state_dict(model) -> dict:
         "sched_g": model.sched_g.state_dict(), "sched_d": model.sched_d.state_dict(),
         "scaler": model.scaler.state_dict() if model.scaler is not None else None,
         "epoch": model.epoch, "step": model.step, "best_val_l1": model.best_val_l1, "history": model.history,
-        "data": model.data, "data_licence": model.data.get("licence", {}),
+        "data": model.data,
         "rng": rng_states(),
     }
 

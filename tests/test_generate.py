@@ -115,18 +115,29 @@ def test_bad_sketch_inputs(tmp_path):
 # ----------------------------------------------------------------------------- weights files
 def test_save_load_round_trip(tmp_path, tiny_g):
     cfg = TrainConfig(image_size=32, ngf=4).to_dict()
-    path = weights.save_generator(tmp_path / "w" / "g.pt", tiny_g, cfg, extra={"epochs": 3})
+    card = weights.GeneratorCard.for_config(cfg, epoch=3, note="a test")
+    path = weights.save_generator(tmp_path / "w" / "g.pt", tiny_g, card)
     assert not list(path.parent.glob(".*tmp"))  # the temporary file was renamed away
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == weights.WEIGHTS_FORMAT
-    assert raw["config"] == {"image_size": 32, "ngf": 4, "norm": "batch", "skips": True, "dropout": True,
-                             "in_channels": 3, "out_channels": 3}
-    g2, meta = weights.load_generator(path)
-    assert meta["extra"] == {"epochs": 3} and meta["config"]["image_size"] == 32
+    assert raw["card"]["network"] == {"image_size": 32, "ngf": 4, "norm": "batch", "skips": True, "dropout": True,
+                                      "in_channels": 3, "out_channels": 3}
+    g2, loaded = weights.load_generator(path)
+    assert loaded == card and loaded.image_size == 32 and not hasattr(g2, "sketch_style")
     assert not g2.training
     x = torch.randn(2, 3, 32, 32)
     tiny_g.eval()
     assert torch.equal(tiny_g(x), g2(x))
+
+
+def test_the_shipped_files_of_the_first_format_load_with_their_card():
+    _, card = weights.load_generator(weights.SHIPPED_SHOES)  # "pix2pix-generator/1": config + extra
+    assert card.sketch_style == {"stroke_width_at_256": 1.75, "fill": 0.945, "measured_on": 64}
+    assert "UT Zappos50K" in card.licence["attribution"] and card.note.startswith("Trained on edges2shoes")
+    assert (card.image_size, card.epoch, card.step, card.source) == (128, 2, 900, "runs/shoes-doodle/best_generator.pt")
+    assert card.metrics["l1"] == pytest.approx(0.1015, abs=1e-4)
+    _, card = weights.load_generator(weights.SHIPPED_WEIGHTS)
+    assert card.sketch_style is None and card.image_size == 256 and card.network["ngf"] == 24
 
 
 def test_half_precision_file_is_smaller_and_loads_as_fp32(tmp_path, tiny_g):
@@ -144,8 +155,8 @@ def test_load_full_training_checkpoint(tmp_path, tiny_g):
     ckpt = {"generator": tiny_g.state_dict(), "discriminator": {}, "config": TrainConfig(image_size=32, ngf=4).to_dict(),
             "epoch": 7, "best_val_l1": 0.25, "history": [{"epoch": 7, "val_l1": 0.3, "val_psnr": 12.0, "lr_g": 1e-4}]}
     torch.save(ckpt, tmp_path / "ckpt.pt")
-    g2, meta = weights.load_generator(tmp_path / "ckpt.pt", device="auto")
-    assert meta["extra"] == {"epoch": 7, "best_val_l1": 0.25, "val": {"l1": 0.3, "psnr": 12.0}}
+    g2, card = weights.load_generator(tmp_path / "ckpt.pt", device="auto")
+    assert (card.epoch, card.metrics, card.source) == (7, {"l1": 0.3, "psnr": 12.0}, str(tmp_path / "ckpt.pt"))
     x = torch.randn(1, 3, 32, 32)
     assert torch.equal(tiny_g.eval()(x), g2(x))
 
@@ -164,11 +175,11 @@ def test_load_errors_name_the_file(tmp_path, tiny_g):
     with pytest.raises(ValueError, match="other.pt: not a generator weights file"):
         weights.load_generator(tmp_path / "other.pt")
     wrong = torch.load(good, weights_only=True)
-    wrong["config"]["ngf"] = 8  # the weights no longer fit
+    wrong["card"]["network"]["ngf"] = 8  # the weights no longer fit
     torch.save(wrong, tmp_path / "wrong.pt")
     with pytest.raises(ValueError, match="wrong.pt: the weights do not fit"):
         weights.load_generator(tmp_path / "wrong.pt")
-    with pytest.raises(ValueError, match="lacks the generator settings"):
+    with pytest.raises(ValueError, match="lack the generator"):
         weights.save_generator(tmp_path / "x.pt", tiny_g, {"ngf": 4})
 
 
@@ -235,24 +246,24 @@ def test_cli_errors(tmp_path, monkeypatch, capsys):
 
 def test_export_cli_writes_a_half_precision_copy_that_loads_back(tmp_path):
     from pix2pix_lib import cli
-    from pix2pix_lib.weights import load_generator, save_generator
+    from pix2pix_lib.weights import GeneratorCard, load_generator, save_generator
     from pix2pix_lib.models import build_generator
 
     g = build_generator(image_size=32, ngf=8)
-    full = save_generator(tmp_path / "full.pt", g, {"image_size": 32, "ngf": 8, "norm": "batch",
-                                                    "skips": True, "dropout": True}, extra={"epoch": 3})
+    settings = {"image_size": 32, "ngf": 8, "norm": "batch", "skips": True, "dropout": True}
+    full = save_generator(tmp_path / "full.pt", g, GeneratorCard.for_config(settings, epoch=3))
     assert cli.main(["export", str(full), "-o", str(tmp_path / "half.pt"), "--half", "--note", "CC BY-SA 4.0"]) == 0
     half = tmp_path / "half.pt"
     assert half.stat().st_size < 0.6 * full.stat().st_size
-    loaded, meta = load_generator(half)
-    assert meta["extra"]["epoch"] == 3 and meta["extra"]["note"] == "CC BY-SA 4.0"
+    loaded, card = load_generator(half)
+    assert (card.epoch, card.note, card.source) == (3, "CC BY-SA 4.0", str(full))
     for (name, a), b in zip(g.state_dict().items(), loaded.state_dict().values()):
         if a.is_floating_point():
             assert torch.allclose(a, b, atol=1e-3, rtol=1e-3), name
 
 
 def test_a_generator_brings_doodles_to_its_own_training_sketches_style(tiny_pairs, tmp_path):
-    from pix2pix_lib.train import fit
+    from pix2pix_lib.train import fit, load_checkpoint
 
     drawing = doodle(width=9, size=300)
     default = pre.preprocess_steps(drawing, image_size=128)
@@ -263,9 +274,15 @@ def test_a_generator_brings_doodles_to_its_own_training_sketches_style(tiny_pair
 
     fit(TrainConfig(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=2, epochs=1, epochs_decay=0,
                     precision="fp32", n_samples=2), tiny_pairs, tmp_path / "run", progress=False)
-    generator, meta = weights.load_generator(tmp_path / "run" / "best_generator.pt")
-    style = meta["extra"]["sketch"]
-    assert generator.sketch_style == style and style["measured_on"] == 8
+    generator, card = weights.load_generator(tmp_path / "run" / "best_generator.pt")
+    style = card.sketch_style
+    assert style["measured_on"] == 8 and not hasattr(generator, "sketch_style")  # on the card, not the module
+    # The same generator held in memory by its TrainingState has the same card, so colours the same.
+    model = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    last, last_card = weights.load_generator(tmp_path / "run" / "generator.pt")
+    assert model.card() == last_card and last_card.sketch_style == style
+    assert np.array_equal(np.asarray(gen.colorize(model.generator, drawing, card=model.card())),
+                          np.asarray(gen.colorize(last, drawing, card=last_card)))
     assert 1.0 <= style["stroke_width_at_256"] <= 20 and 0.3 < style["fill"] < 0.8  # circles in 32 px pairs
 
 
@@ -276,8 +293,8 @@ def test_the_sketch_style_survives_export_and_bad_styles_are_ignored(tiny_pairs,
     fit(TrainConfig(image_size=32, ngf=8, ndf=8, patch_size=16, batch_size=2, epochs=1, epochs_decay=0,
                     precision="fp32", n_samples=2), tiny_pairs, tmp_path / "run", progress=False)
     assert cli_main(["export", str(tmp_path / "run" / "checkpoint.pt"), "-o", str(tmp_path / "g.pt")]) == 0
-    from_checkpoint, _ = weights.load_generator(tmp_path / "g.pt")
-    from_weights, _ = weights.load_generator(tmp_path / "run" / "best_generator.pt")
+    _, from_checkpoint = weights.load_generator(tmp_path / "g.pt")
+    _, from_weights = weights.load_generator(tmp_path / "run" / "best_generator.pt")
     assert from_checkpoint.sketch_style == from_weights.sketch_style is not None
     drawing = doodle(size=300)
     for broken in ({"fill": 0.0}, {"fill": 0.02}, {"fill": 1.0}, {"stroke_width_at_256": 500}, {"fill": "x"}):

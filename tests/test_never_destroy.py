@@ -228,8 +228,8 @@ def test_07_export_of_a_checkpoint_keeps_the_data_licence(tiny_pairs, tmp_path):
     for source in ("checkpoint.pt", "best_generator.pt"):
         out = tmp_path / f"from-{source}"
         assert main(["export", str(tmp_path / "run" / source), "-o", str(out)]) == 0
-        _, meta = weights_module.load_generator(out)
-        assert meta["extra"]["data_licence"] == {"attribution": "Pictures by Someone, CC BY-SA 4.0"}, source
+        _, card = weights_module.load_generator(out)
+        assert card.licence == {"attribution": "Pictures by Someone, CC BY-SA 4.0"}, source
 
 
 def test_08_experiments_never_delete_a_user_folder_named_like_a_variant(tiny_pairs, tmp_path, monkeypatch, capsys):
@@ -546,7 +546,7 @@ def test_23_weights_that_do_not_fit_list_the_keys(tmp_path):
     state = g.state_dict()
     state.pop(next(iter(state)))
     state["extra.weight"] = torch.zeros(1)
-    payload = {"format": weights_module.WEIGHTS_FORMAT, "config": {"image_size": 32, "ngf": 8, "norm": "batch", "skips": True,
+    payload = {"format": weights_module.WEIGHTS_FORMAT_V1, "config": {"image_size": 32, "ngf": 8, "norm": "batch", "skips": True,
                                                         "dropout": True}, "state_dict": state, "extra": {}}
     torch.save(payload, tmp_path / "g.pt")
     with pytest.raises(ValueError) as err:

@@ -21,6 +21,7 @@ from conftest import serve_files
 from pix2pix_lib import pretrained
 from pix2pix_lib.cli import main
 from pix2pix_lib.models import build_generator, count_parameters
+from pix2pix_lib.models.reference import build_reference_generator
 from pix2pix_lib.weights import load_generator
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "reference_unet256_keys.json").read_text())["keys"]
@@ -68,7 +69,7 @@ def _reference_forward(state: dict, x: torch.Tensor, depth: int = 8) -> torch.Te
 
 
 def test_the_fixture_maps_onto_our_256_px_u_net_key_for_key_and_shape_for_shape():
-    ours = build_generator(image_size=256, layout="reference").state_dict()
+    ours = build_reference_generator(image_size=256).state_dict()
     converted = pretrained.reference_to_ours({k: torch.zeros(s) for k, s in FIXTURE}, depth=8)
     assert sorted(converted) == sorted(ours)
     assert all(tuple(converted[k].shape) == tuple(v.shape) for k, v in ours.items())
@@ -78,7 +79,7 @@ def test_the_fixture_maps_onto_our_256_px_u_net_key_for_key_and_shape_for_shape(
 
 def test_converted_weights_compute_what_the_reference_computes():
     state = _reference_state(scale=8)  # ngf 8: the same structure, small enough to be quick
-    generator = build_generator(image_size=256, ngf=8, layout="reference")
+    generator = build_reference_generator(image_size=256, ngf=8)
     generator.load_state_dict(pretrained.reference_to_ours(state, depth=8))
     x = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -107,9 +108,10 @@ def test_download_model_converts_a_served_reference_file(model_server, tmp_path,
     files["edges2shoes.pth"] = buffer.getvalue()
     assert main(["download-model", "edges2shoes", "--out", str(tmp_path / "w"), "--base-url", url]) == 0
     assert "shoe edges -> shoe photo" in capsys.readouterr().out
-    generator, meta = load_generator(tmp_path / "w" / "edges2shoes.pt")
-    assert meta["config"]["layout"] == "reference" and meta["extra"]["direction"] == "AtoB"
-    assert "UT Zappos50K" in meta["extra"]["data_licence"]["license"]
+    generator, card = load_generator(tmp_path / "w" / "edges2shoes.pt")
+    assert card.network["layout"] == "reference" and card.note == "edges2shoes: shoe edges -> shoe photo (pairs AtoB)"
+    assert "UT Zappos50K" in card.licence["license"] and card.source == f"{url}/edges2shoes.pth"
+    assert card.sketch_style == pretrained.SKETCH_STYLES["edges2shoes"]
     x = torch.randn(1, 3, 256, 256)
     with torch.no_grad():
         assert (generator(x) - _reference_forward(state, x)).abs().max() <= 1e-5

@@ -187,8 +187,8 @@ def test_run_folder_contents(tiny_pairs, tmp_path):
     assert set(history[0]) >= {"loss_G_L1", "loss_D_real", "val_l1", "val_psnr", "val_ssim", "images_per_s"}
     assert history[0]["lr_g"] == pytest.approx(2e-4) and history[1]["lr_g"] == pytest.approx(1e-4)  # linear decay
     best = torch.load(run / "best_generator.pt", weights_only=True)
-    assert best["extra"]["val"]["l1"] == pytest.approx(min(r["val_l1"] for r in history))
-    assert "data_licence" not in best["extra"]  # the tiny pairs state no licence
+    assert best["card"]["metrics"]["l1"] == pytest.approx(min(r["val_l1"] for r in history))
+    assert best["card"]["licence"] == {}  # the tiny pairs state no licence
 
 
 def test_generator_files_carry_the_licence_of_their_training_data(tiny_pairs, tmp_path):
@@ -198,9 +198,9 @@ def test_generator_files_carry_the_licence_of_their_training_data(tiny_pairs, tm
     fit(TrainConfig(**TINY, epochs=1, epochs_decay=0), tiny_pairs, tmp_path / "run", progress=False)
     expected = {k: manifest[k] for k in ("license", "license_url", "attribution", "changes")}
     for name in ("generator.pt", "best_generator.pt"):
-        assert torch.load(tmp_path / "run" / name, weights_only=True)["extra"]["data_licence"] == expected
+        assert torch.load(tmp_path / "run" / name, weights_only=True)["card"]["licence"] == expected
     assert cli.main(["export", str(tmp_path / "run" / "best_generator.pt"), "-o", str(tmp_path / "g.pt"), "--half"]) == 0
-    assert torch.load(tmp_path / "g.pt", weights_only=True)["extra"]["data_licence"] == expected  # export keeps it
+    assert torch.load(tmp_path / "g.pt", weights_only=True)["card"]["licence"] == expected  # export keeps it
 
 
 def test_non_finite_loss_stops_with_clear_error_and_keeps_last_checkpoint(tiny_pairs, tmp_path):

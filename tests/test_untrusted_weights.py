@@ -195,7 +195,7 @@ def _broken(tmp_path, name, change) -> Path:
     change(state)
     path = tmp_path / name
     config = {k: v for k, v in TINY.to_dict().items() if k in weights.GENERATOR_KEYS}
-    torch.save({"format": weights.WEIGHTS_FORMAT, "config": config, "state_dict": state, "extra": {}}, path)
+    torch.save({"format": weights.WEIGHTS_FORMAT_V1, "config": config, "state_dict": state, "extra": {}}, path)
     return path
 
 
@@ -240,26 +240,27 @@ def test_the_same_check_guards_checkpoints_and_is_one_function_for_other_loaders
 
 def test_a_config_describing_a_huge_network_is_refused_before_it_is_built(tmp_path, tiny_file):
     data = torch.load(tiny_file, weights_only=True)
-    data["config"]["image_size"] = 2**20
+    data["card"]["network"]["image_size"] = 2**20
     torch.save(data, tmp_path / "huge_config.pt")
     with pytest.raises(ValueError, match="huge_config.pt: .*image_size is over 2048"):
         weights.load_generator(tmp_path / "huge_config.pt")
 
 
 # ----------------------------------------------------------------------------- 4. fields of the wrong type
-@pytest.mark.parametrize("sketch", ["thin", [1.0, 0.9]])
+@pytest.mark.parametrize("sketch, field", [("thin", "card.sketch_style"), ([1.0, 0.9], "card.sketch_style"),
+                                           ({"fill": "thin"}, "fill")])
 def test_a_sketch_style_of_the_wrong_type_is_refused_at_load_not_a_traceback_in_generate(
-        tmp_path, tiny_file, sketch, capsys):
+        tmp_path, tiny_file, sketch, field, capsys):
     data = torch.load(tiny_file, weights_only=True)
-    data["extra"]["sketch"] = sketch
+    data["card"]["sketch_style"] = sketch
     torch.save(data, tmp_path / "style.pt")
-    with pytest.raises(ValueError, match="style.pt: not a usable generator weights file: 'extra.sketch' is a"):
+    with pytest.raises(ValueError, match=f"style.pt: not a usable generator .*'{field}' is a"):
         weights.load_generator(tmp_path / "style.pt")
     _sketch(tmp_path / "d.png")
     assert main(["generate", "--weights", str(tmp_path / "style.pt"), str(tmp_path / "d.png"),
                  "-o", str(tmp_path / "o.png")]) == 2
     err = capsys.readouterr().err
-    assert "'extra.sketch'" in err and "Traceback" not in err and not (tmp_path / "o.png").exists()
+    assert f"'{field}'" in err and "Traceback" not in err and not (tmp_path / "o.png").exists()
 
 
 def _checkpoint(tmp_path, **changes) -> Path:
@@ -377,9 +378,9 @@ def test_file_names_in_weights_errors_stay_on_one_line(tmp_path):
 
 def test_a_generator_config_no_network_could_have_is_refused_by_name(tmp_path, tiny_file):
     data = torch.load(tiny_file, weights_only=True)
-    data["config"]["ngf"] = -4
+    data["card"]["network"]["ngf"] = -4
     torch.save(data, tmp_path / "neg.pt")
-    with pytest.raises(ValueError, match=r"neg\.pt: .*'config\.ngf' is -4, outside"):
+    with pytest.raises(ValueError, match=r"neg\.pt: .*'card\.network\.ngf' is -4, outside"):
         weights.load_generator(tmp_path / "neg.pt")
 
 

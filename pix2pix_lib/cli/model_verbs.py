@@ -93,20 +93,21 @@ def run_generate(args) -> int:
     if args.stroke_width is not None:
         check_stroke_width(args.stroke_width, 256)  # refused before the generator loads
     plan = plan_outputs(args.sketch, args.output, force=args.force)  # every refusal before any work
-    generator, meta = load_generator(weights.or_shipped(args.weights), device=args.device)
+    path = weights.or_shipped(args.weights)
+    generator, card = load_generator(path, device=args.device)
     options = dict(mode=args.mode, seed=args.seed, stroke_width=args.stroke_width, with_sketch=args.side_by_side,
                    force=args.force)
     folder, failed = Path(args.sketch).is_dir(), 0
     for src, dst in plan:
         try:
-            print(f"{shown(src)} -> {shown(dst)} ({colorize_file(generator, src, dst, **options)})")
+            print(f"{shown(src)} -> {shown(dst)} ({colorize_file(generator, src, dst, card=card, **options)})")
         except (ValueError, OSError) as err:
             if not folder:
                 raise
             print(f"skipped {shown(src)}: {err}")  # one bad sketch must not stop the others
             failed += 1
     if folder:
-        print(f"coloured {len(plan) - failed} of {len(plan)} sketches with {shown(meta['path'])}"
+        print(f"coloured {len(plan) - failed} of {len(plan)} sketches with {shown(path)}"
               + (f"; {failed} failed (listed above)" if failed else ""))
     return 1 if failed else 0
 

@@ -29,8 +29,6 @@ from torch import nn
 
 from .blocks import NORMS, DownBlock, UpBlock, assert_image_batch, init_weights, unet_depth_for
 
-LAYOUTS = ("course", "reference")  # whose activations: the paper's text, or the reference code's
-
 
 class UNetGenerator(nn.Module):
     """U-Net generator; with `skips=False` it is the paper's encoder-decoder ablation (Fig. 5).
@@ -44,40 +42,30 @@ class UNetGenerator(nn.Module):
         norm:         "batch" (paper), "instance" or "none"
         dropout:      dropout 0.5 in the three decoder blocks nearest the bottleneck
         skips:        U-Net skip connections (True) or a plain encoder-decoder (False)
-        layout:       "course" (the paper's text: decoder blocks end in ReLU, skips carry the encoder's
-                      LeakyReLU output) or "reference" (the reference implementation's activations,
-                      for its pretrained weights: the bottleneck ends in ReLU, skips pass a ReLU, and
-                      dropout sits one decoder block further out). Same parameters, other function.
+
+    The reference implementation's pretrained weights run in models/reference.py's variant.
     """
 
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
-                 depth: int = 8, norm: str = "batch", dropout: bool = True, skips: bool = True,
-                 layout: str = "course"):
+                 depth: int = 8, norm: str = "batch", dropout: bool = True, skips: bool = True):
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}: choose one of {NORMS}")
-        if layout not in LAYOUTS:
-            raise ValueError(f"unknown layout {layout!r}: choose one of {LAYOUTS}")
         self.in_channels, self.out_channels, self.depth, self.skips = in_channels, out_channels, depth, skips
-        self.layout = layout
-        reference = layout == "reference"
 
         widths = [min(ngf * 2**i, ngf * 8) for i in range(depth)]  # 64,128,256,512,512,... for ngf 64
         self.encoder = nn.ModuleList()
         for i, width in enumerate(widths):
             self.encoder.append(DownBlock(in_channels if i == 0 else widths[i - 1], width, norm=norm,
                                           normalize=0 < i < depth - 1))  # not first, not bottleneck
-        if reference:
-            self.encoder[-1][2] = nn.ReLU()  # the reference's innermost block: conv, then the up path's ReLU
 
         self.decoder = nn.ModuleList()
         in_width = widths[-1]
         for j in range(depth - 1):  # dec_j mirrors enc_{depth-2-j}
             width = widths[depth - 2 - j]
-            noisy = 1 <= j <= depth - 5 if reference else j < 3  # reference: its ngf*8 middle blocks
-            self.decoder.append(UpBlock(in_width, width, norm=norm, dropout=dropout and noisy))
+            self.decoder.append(UpBlock(in_width, width, norm=norm, dropout=dropout and j < 3))
             in_width = 2 * width if skips else width
         self.to_image = nn.Sequential(
             nn.ConvTranspose2d(in_width, out_channels, kernel_size=4, stride=2, padding=1),
@@ -98,10 +86,7 @@ class UNetGenerator(nn.Module):
         for j, block in enumerate(self.decoder):
             x = block(x)  # (B, width_j, 2h, 2w)
             if self.skips:
-                skip = features[self.depth - 2 - j]
-                if self.layout == "reference":  # its ReLU comes after the concatenation
-                    skip = torch.relu(skip)
-                x = torch.cat([x, skip], dim=1)  # (B, 2*width_j, 2h, 2w)
+                x = torch.cat([x, features[self.depth - 2 - j]], dim=1)  # (B, 2*width_j, 2h, 2w)
         return self.to_image(x)  # (B, out_channels, H, W) in [-1, 1]
 
 
@@ -114,8 +99,7 @@ class EncoderDecoderGenerator(UNetGenerator):
 
 def build_generator(*, image_size: int = 256, ngf: int = 64, norm: str = "batch",
                     dropout: bool = True, skips: bool = True, in_channels: int = 3,
-                    out_channels: int = 3, layout: str = "course") -> UNetGenerator:
+                    out_channels: int = 3) -> UNetGenerator:
     """A generator whose bottleneck is 1x1 for `image_size` (the paper's shape at 256x256)."""
     return UNetGenerator(in_channels=in_channels, out_channels=out_channels, ngf=ngf,
-                         depth=unet_depth_for(image_size), norm=norm, dropout=dropout, skips=skips,
-                         layout=layout)
+                         depth=unet_depth_for(image_size), norm=norm, dropout=dropout, skips=skips)
