@@ -18,6 +18,7 @@ only from layers below it; tests/test_layers.py checks it):
 
 import importlib
 import os
+import pkgutil
 import signal
 import sys
 
@@ -42,45 +43,50 @@ def _quiet_start_up() -> None:
         signal.signal(number, leave)
 
 
-_quiet_start_up()  # before the imports below: torch takes seconds to load
+_quiet_start_up()  # a verb's module loads torch (seconds): Ctrl-C meanwhile is one line, not a traceback
 
-from . import config, course, data, files, imaging, metrics, models, runs, runtime, strokes, weights  # noqa: F401
-from . import experiments, generate, report, train, viz  # noqa: F401
-from .config import TrainConfig, fast_mode, preset
-from .course import course_root
-from .data import PairedImageDataset, download_dataset, ensure_openmoji_dataset, prepare_masked_photos
-from .generate import colorize
-from .preprocess import preprocess_sketch
-from .imaging import pil_to_tensor, tensor_to_pil
-from .metrics import evaluate_generator
-from .models import (GANLoss, PatchDiscriminator, UNetGenerator, build_generator, count_parameters,
-                     discriminator_objective, generator_objective)
-from .train import TrainingState, fit
-from .viz import show_images
-from .weights import SHIPPED_WEIGHTS, load_generator, save_generator
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it, `--version` prints it
 
-__all__ = [
+# The front door: name -> the module that defines it. Nothing is imported until first use
+# (PEP 562), so `import pix2pix_lib` and the command line's --help load no torch; `p2p.<name>` and
+# `from pix2pix_lib import <name>` import that one module then. A new name is one entry here and one
+# import in __init__.pyi, what type checkers read (tests/test_cli_fast.py checks that both agree).
+_FRONT_DOOR = {
     # settings (notebook 03); where a notebook keeps its data, runs and results
-    "TrainConfig", "preset", "fast_mode", "course_root",
+    "TrainConfig": "config", "preset": "config", "fast_mode": "config", "course_root": "course",
     # data (notebook 01)
-    "PairedImageDataset", "ensure_openmoji_dataset", "download_dataset", "prepare_masked_photos",
+    "PairedImageDataset": "data", "ensure_openmoji_dataset": "data", "download_dataset": "data",
+    "prepare_masked_photos": "data",
     # networks and objective (notebook 02)
-    "UNetGenerator", "PatchDiscriminator", "build_generator", "count_parameters",
-    "GANLoss", "generator_objective", "discriminator_objective",
+    "UNetGenerator": "models", "PatchDiscriminator": "models", "build_generator": "models",
+    "count_parameters": "models", "GANLoss": "models", "generator_objective": "models",
+    "discriminator_objective": "models",
     # training (notebook 03)
-    "TrainingState", "fit", "evaluate_generator",
-    # generation (notebook 05)
-    "preprocess_sketch", "colorize", "load_generator", "save_generator", "SHIPPED_WEIGHTS", "DoodleCanvas",
+    "TrainingState": "train", "fit": "train", "evaluate_generator": "metrics",
+    # generation (notebook 05); the canvas needs Jupyter's widget stack, a headless GPU box does not
+    "preprocess_sketch": "preprocess", "colorize": "generate", "load_generator": "weights",
+    "save_generator": "weights", "SHIPPED_WEIGHTS": "weights", "DoodleCanvas": "canvas",
     # pictures
-    "tensor_to_pil", "pil_to_tensor", "show_images",
-]
-__version__ = "0.1.0"
-
+    "tensor_to_pil": "imaging", "pil_to_tensor": "imaging", "show_images": "viz",
+}
+__all__ = list(_FRONT_DOOR)
 
 def __getattr__(name: str):
-    # The canvas needs Jupyter's widget stack (anywidget); training on a headless GPU box does not,
-    # so it is imported on first use rather than with the package.
-    if name in ("DoodleCanvas", "canvas"):
-        canvas = importlib.import_module(".canvas", __name__)
-        return canvas.DoodleCanvas if name == "DoodleCanvas" else canvas
-    raise AttributeError(f"module 'pix2pix_lib' has no attribute {name!r}")
+    """`p2p.<front-door name>` or `p2p.<module>` (p2p.viz, p2p.data, ...): imported on first use."""
+    if name in _FRONT_DOOR:
+        value = getattr(importlib.import_module(f".{_FRONT_DOOR[name]}", __name__), name)
+    elif name in _submodules():
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_submodules()})
+
+
+def _submodules() -> set[str]:
+    """The package's modules and subpackages by name, read from its folder (a new module needs no entry)."""
+    return {info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")}

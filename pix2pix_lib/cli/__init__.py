@@ -14,16 +14,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib
+import logging
 import os
 import signal
 import sys
 import threading
 
-from ..runtime import print_library_logs
-from .data_verbs import add_build_openmoji, add_download, add_download_model, add_notebooks, add_prepare
-from .model_verbs import add_evaluate, add_experiments, add_export, add_generate, add_train
-
-
+# verb -> (its module here, the line --help lists it with), in the order --help lists them. Only the
+# module of the verb being run is imported (the others would load torch, matplotlib, ... for nothing),
+# so `--help` and `notebooks` answer at once. A new verb: one entry here, one in EXAMPLES, and
+# add_<verb> + run_<verb> in its module (tests/test_cli_fast.py checks the lines here match).
+VERBS = {
+    "notebooks": ("data_verbs", "copy the course's notebooks into a folder of yours (for a pip install)"),
+    "download": ("data_verbs", "download an official pix2pix dataset (or Carvana via Kaggle)"),
+    "download-model": ("data_verbs", "download a pretrained pix2pix generator of the reference implementation"),
+    "prepare": ("data_verbs", "make edge|photo pairs from photos + object masks, or masks it makes (Carvana-style)"),
+    "build-openmoji": ("data_verbs", "build the offline default dataset (OpenMoji line art -> colour)"),
+    "train": ("model_verbs", "train a pix2pix generator on A|B pairs"),
+    "generate": ("model_verbs", "colour a sketch (or a folder of sketches) with a generator"),
+    "export": ("model_verbs", "write a compact generator file from a run (e.g. fp16 for shipping)"),
+    "evaluate": ("model_verbs", "metrics of a generator on a validation split (L1, PSNR, SSIM, FID, LPIPS)"),
+    "experiments": ("model_verbs", "the paper's ablations in miniature (loss, generator, patch size)"),
+}
 EXAMPLES = {  # the last line of each verb's --help
     "notebooks": "my-course   (then: jupyter lab my-course/notebooks)",
     "download": "edges2shoes --root data",
@@ -38,18 +51,32 @@ EXAMPLES = {  # the last line of each verb's --help
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `verb`, only that verb's options are built (its module imported).
+
+    `verb=""` builds none: enough for `--help`, `--version` and a mistyped verb.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m pix2pix_lib",
         description="pix2pix: data preparation, training and generation for the pix2pix course.",
     )
+    version = importlib.import_module("..", __name__).__version__  # the package's one version number
+    parser.add_argument("--version", action="version", version=f"pix2pix-course {version}")
     subparsers = parser.add_subparsers(dest="verb", metavar="<verb>", required=True)
-    for add_verb in (add_notebooks, add_download, add_download_model, add_prepare, add_build_openmoji, add_train,
-                     add_generate, add_export, add_evaluate, add_experiments):  # the order --help lists them
-        add_verb(subparsers)
-    for verb, example in EXAMPLES.items():
-        subparsers.choices[verb].epilog = f"example: python -m pix2pix_lib {verb} {example}"
+    for name, (module, summary) in VERBS.items():
+        if verb is None or verb == name:
+            add_verb = getattr(importlib.import_module(f".{module}", __name__), "add_" + name.replace("-", "_"))
+            add_verb(subparsers)
+        else:  # listed in --help; its options are built when it is the verb run
+            subparsers.add_parser(name, help=summary)
+        subparsers.choices[name].epilog = f"example: python -m pix2pix_lib {name} {EXAMPLES[name]}"
     return parser
+
+
+def _verb_in(argv: list[str]) -> str:
+    """The verb of a command line ("" when there is none): the first word, as the top level has no
+    options that take a value."""
+    return next((word for word in argv if not word.startswith("-")), "")
 
 
 class Terminated(KeyboardInterrupt):
@@ -116,7 +143,8 @@ def _in_finaliser(frame) -> bool:
 def main(argv: list[str] | None = None) -> int:
     with signals_unwind():
         try:
-            args = build_parser().parse_args(argv)
+            argv = sys.argv[1:] if argv is None else list(argv)
+            args = build_parser(_verb_in(argv)).parse_args(argv)
             print_library_logs()
             return args.func(args) or 0
         except KeyboardInterrupt as err:
@@ -128,6 +156,21 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()  # the stopped frames go first: a progress bar they held draws its last before our line
         print("terminated (SIGTERM)" if code == 143 else "interrupted", file=sys.stderr)
         return code
+
+
+class PrintHandler(logging.Handler):
+    """Log records printed to whatever sys.stdout is when they happen (one line each)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stdout if record.levelno < logging.WARNING else sys.stderr)
+
+
+def print_library_logs() -> None:
+    """The library reports through `logging` (one line per epoch, skipped files); a command prints it."""
+    logger = logging.getLogger("pix2pix_lib")
+    if not any(isinstance(h, PrintHandler) for h in logger.handlers):
+        logger.addHandler(PrintHandler())
+    logger.setLevel(logging.INFO)
 
 
 def one_line(err: BaseException) -> str:

