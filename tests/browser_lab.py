@@ -58,10 +58,13 @@ def write_notebook(root: Path, name: str, cells) -> Path:
 
 
 @contextlib.contextmanager
-def jupyter_server(tmp_path: Path, frontend: str = "lab", python: str = sys.executable):
+def jupyter_server(tmp_path: Path, frontend: str = "lab", python: str = sys.executable, checkout: bool | None = None):
     """JupyterLab, Notebook 7 or the classic notebook on a free port, with its own folders.
 
-    `python` is the environment's interpreter (the Colab-like test runs its own).
+    `python` is the environment's interpreter (the Colab-like test runs its own); `checkout`: its
+    kernel imports this checkout's library (the default for this environment), not its own install.
+    Its settings and config folders are its own: Notebook 7 writes settings (a theme) to the config
+    folder's lab/user-settings whatever --user_settings_dir says, and a developer's must stay untouched.
     """
     module, app, _ = FRONTENDS[frontend]
     root = tmp_path / "notebooks"
@@ -72,8 +75,10 @@ def jupyter_server(tmp_path: Path, frontend: str = "lab", python: str = sys.exec
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = _free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PIX2PIX_FAST": "1"}
-    if python == sys.executable:  # this checkout's library; another environment uses its own install
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PIX2PIX_FAST": "1",
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
+    if checkout if checkout is not None else python == sys.executable:  # else the environment's own install
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     else:
         env.pop("PYTHONPATH", None)
@@ -92,7 +97,7 @@ def jupyter_server(tmp_path: Path, frontend: str = "lab", python: str = sys.exec
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for_server(f"{base}/api/status?token={TOKEN}", proc, log)
-        yield {"base": base, "root": root, "log": log, "frontend": frontend}
+        yield {"base": base, "root": root, "log": log, "frontend": frontend, "settings": settings}
     finally:
         try:  # shuts the kernels down too
             request = urllib.request.Request(f"{base}/api/shutdown?token={TOKEN}", method="POST")

@@ -162,6 +162,110 @@ def test_rerunning_a_cell_closes_the_canvases_its_earlier_run_made(tiny_g, monke
     assert fourth.comm is not None
 
 
+def test_a_rerun_takes_over_the_drawing_history_and_model(tiny_g, monkeypatch):
+    import pix2pix_lib.canvas as canvas_module
+
+    other = build_generator(image_size=32, ngf=4)
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-1", "run-1"))
+    old = DoodleCanvas(tiny_g, models={"other": other}, size=96)
+    old.set_state({"edit": edit("add", stroke=STROKE, count=1), "drawing_png": memoryview(drawing_png(96))})
+    old.set_state({"edit": edit("add", stroke=STROKE2, count=2)})
+    old.set_state({"edit": edit("undo", count=1), "model_name": "other"})
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-1", "run-2"))  # Shift+Enter
+    new = DoodleCanvas(tiny_g, models={"other": other}, size=96)
+    assert old.comm is None and new.strokes == [STROKE] and new.undone == [STROKE2]
+    assert new.drawing_png == old.drawing_png and new.model_name == "other" and new.generator is other
+    assert new.status.startswith("kept the drawing")
+    new.set_state({"edit": edit("redo", count=2)})  # the history came along
+    assert new.strokes == [STROKE, STROKE2] and new.undone == []
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-1", "run-3"))
+    smaller = DoodleCanvas(tiny_g, size=64)  # another size: the strokes would not fit, a new drawing
+    assert new.comm is None and smaller.strokes == [] and smaller.drawing_png == b"" and smaller.model_name == "model"
+
+
+def test_a_canvas_the_page_saw_replaced_closes(tiny_g):
+    w = DoodleCanvas(tiny_g)
+    w.set_state({"retired": True})  # the classic notebook sends no cell id: the page tells
+    assert w.comm is None and w.generator is None
+
+
+STROKE2 = {"tool": "eraser", "width": 9, "points": [[3, 4]]}
+
+
+def edit(op, **fields):
+    return {"id": f"page-{next(_ids)}", "op": op, **fields}
+
+
+_ids = iter(range(10**6))
+
+
+def sent_states(w, monkeypatch) -> list:
+    """Every state the canvas sends to the page from now on."""
+    sent = []
+    original = w._send
+    monkeypatch.setattr(w, "_send", lambda msg, buffers=None: (sent.append(msg.get("state", {})), original(msg, buffers)))
+    return sent
+
+
+def test_a_stroke_travels_as_one_edit_and_no_list_comes_back(tiny_g, monkeypatch):
+    w = DoodleCanvas(tiny_g, size=64)
+    for i in range(60):
+        w.set_state({"edit": edit("add", stroke=STROKE, count=i + 1)})
+    sent = sent_states(w, monkeypatch)
+    w.set_state({"edit": edit("add", stroke=STROKE2, count=61), "status": "61 strokes"})
+    assert len(w.strokes) == 61 and w.strokes[-1] == STROKE2 and w.get_state()["strokes"][-1] == STROKE2
+    assert not any("strokes" in state or "undone" in state for state in sent), sent  # no list goes back
+    assert all(len(str(state)) < 300 for state in sent), sent  # what the page hears stays small (an echo)
+    w.set_state({"edit": edit("undo", count=60)})
+    w.set_state({"edit": edit("undo", count=59)})
+    w.set_state({"edit": edit("redo", count=60)})
+    assert len(w.strokes) == 60 and w.undone == [STROKE2]
+    w.set_state({"edit": edit("add", stroke=STROKE, count=61)})
+    assert w.undone == []  # a new stroke ends the redo history
+
+
+def test_python_changes_and_conflicts_reach_every_view_as_a_replace(tiny_g, monkeypatch):
+    w = DoodleCanvas(tiny_g, size=64)
+    sent = sent_states(w, monkeypatch)
+    w.strokes = [STROKE]
+    assert sent[-1]["edit"]["op"] == "replace" and sent[-1]["edit"]["strokes"] == [STROKE]
+    w.clear()  # the list looks unchanged to Python when it was empty already: the views still hear it
+    w.clear()
+    assert [s["edit"]["op"] for s in sent if "edit" in s][-2:] == ["replace", "replace"]
+    w.set_state({"edit": edit("add", stroke=STROKE, count=5)})  # a page that missed a change
+    assert sent[-1]["edit"] == {**sent[-1]["edit"], "op": "replace", "strokes": [STROKE], "count": 1}
+    w.set_state({"edit": edit("add", stroke={"tool": "spray", "width": 4, "points": [[1, 1]]}, count=2)})
+    assert w.strokes == [STROKE] and "could not take that stroke" in w.status
+    assert sent[-1]["edit"]["op"] == "replace" and sent[-1]["edit"]["strokes"] == [STROKE]
+    with pytest.raises(traitlets.TraitError, match="more than"):
+        canvas_module_check([{"tool": "pen", "width": 4, "points": [[1, 2]] * 200_001}])
+    big = {"tool": "pen", "width": 4, "points": [[1, 2]] * 150_000}
+    w.set_state({"edit": edit("add", stroke=big, count=2)})
+    w.set_state({"edit": edit("add", stroke=big, count=3)})  # 300,000 points in all: refused
+    assert len(w.strokes) == 2 and "more than 200,000 points" in w.status
+
+
+def canvas_module_check(strokes):
+    from pix2pix_lib.canvas import _check_strokes
+    return _check_strokes(strokes)
+
+
+def test_generate_right_after_a_live_stroke_does_not_run_twice(tiny_g):
+    runs = []
+    w = DoodleCanvas(tiny_g, size=64, live=True, on_generate=lambda d, r: runs.append(1))
+    w.set_state({"edit": edit("add", stroke=STROKE, count=1), "drawing_png": memoryview(drawing_png(64))})
+    assert len(runs) == 1
+    w.set_state({"generate_requests": 1, "busy": True})  # pressed right after the stroke
+    assert len(runs) == 1 and w.busy is False and w.result_png
+    paper = DoodleCanvas(tiny_g, size=64, live=True, mode="paper", on_generate=lambda d, r: runs.append(2))
+    paper.set_state({"drawing_png": memoryview(drawing_png(64))})
+    paper.set_state({"generate_requests": 1})  # no seed: each press is a new picture
+    assert runs.count(2) == 2 and paper.status.endswith("(press again for another)")
+    blank = DoodleCanvas(tiny_g, size=64)
+    blank.set_state({"drawing_png": memoryview(png_bytes(Image.new("RGB", (64, 64), "white"))), "generate_requests": 1})
+    assert blank.status == "the drawing is empty: draw something first"  # no pixel counts
+
+
 def test_bad_front_end_values_are_refused(tiny_g):
     w = DoodleCanvas(tiny_g, size=64)
     for bad in ([{"tool": "pen", "width": 4, "points": []}], [{"tool": "spray", "width": 4, "points": [[1, 2]]}],
