@@ -18,27 +18,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import pix2pix_lib as p2p
 from pix2pix_lib import report
-from pix2pix_lib.runs import read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cell_functions(notebook: str, cell_id: str, **namespace) -> dict:
-    """The functions (and module-level constants) a notebook cell defines; its other statements do not run."""
+def cell_functions(notebook: str, *cell_ids: str, **namespace) -> dict:
+    """The functions (and module-level constants) some notebook cells define; their other statements do not run."""
     nb = json.loads((ROOT / "notebooks" / notebook).read_text())
-    source = next("".join(c["source"]) for c in nb["cells"] if c.get("id") == cell_id)
+    cells = {c.get("id"): "".join(c["source"]) for c in nb["cells"]}
+    source = "\n\n".join(cells[cell_id] for cell_id in cell_ids)
     tree = ast.parse(source)
     keep = (ast.FunctionDef, ast.Import, ast.ImportFrom)
     tree.body = [node for node in tree.body if isinstance(node, keep)
                  or (isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets))]
-    scope = {"math": math, "np": np, "torch": torch, "F": F, "nn": nn, "Path": Path, **namespace}
-    exec(compile(tree, f"{notebook}[{cell_id}]", "exec"), scope)
+    scope = {"math": math, "np": np, "torch": torch, "F": F, "nn": nn, "Path": Path, "p2p": p2p, **namespace}
+    exec(compile(tree, f"{notebook}{list(cell_ids)}", "exec"), scope)
     return scope
 
 
 def failure_claims(*args):
-    return cell_functions("04_gan_dynamics.ipynb", "nb04lab-15-claims", read_log=read_log)["failure_claims"](*args)
+    return cell_functions("04_gan_dynamics.ipynb", "nb04lab-15-claims")["failure_claims"](*args)
 
 
 def test_04_gallery_claims_read_the_committed_results():
@@ -48,6 +49,11 @@ def test_04_gallery_claims_read_the_committed_results():
     # D 10x faster: the same L1 as the paper objective, colours further from the targets'; no losses in the file.
     assert "the same as the paper objective's" in claims[1] and "further from the targets' 1" in claims[1]
     assert "not in the results file" in claims[1]
+    # ... so D is judged by what G learned from it: the same L1, so not a stronger D (computed, not typed).
+    assert "by what G learned from it, a faster D is not a stronger one" in claims[1]
+    better = json.loads(json.dumps(failures))
+    next(v for v in better["variants"] if v["variant"] == "D 10x faster")["metrics"]["l1"] *= 0.9
+    assert "here the faster D was a stronger teacher" in failure_claims(better, None)[1]
     assert "the best of all runs" in claims[2]
     assert all("worse than copying the sketch" in c for c in claims[3:5])
     assert "the least sharp of all runs" in claims[6]
@@ -81,7 +87,7 @@ def test_04_dirac_gan_plain_steps_spiral_slowly_and_r1_goes_straight_in():
 
 
 def test_04_ring_gan_the_collapsed_run_ends_closest_to_log_2():
-    scope = cell_functions("04_gan_dynamics.ipynb", "nb04lab-03", FAST=False)
+    scope = cell_functions("04_gan_dynamics.ipynb", "nb04lab-03", "nb04lab-03-train")
     final = {}
     for name, lr_d in (("balanced", 1e-3), ("weak D", 1e-4)):  # the notebook's two runs, at full size
         shots, losses = scope["train_toy_gan"](1e-3, lr_d, 2000, [2000])
