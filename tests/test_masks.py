@@ -13,7 +13,7 @@ import pytest
 
 from pix2pix_lib.cli import main
 from pix2pix_lib.data import load_rgb, prepare_masked_photos
-from pix2pix_lib.data.masks import auto_mask, object_masks, object_seeds
+from pix2pix_lib.data.masks import auto_mask, backdrop_of, object_masks, object_seeds, static_studio
 
 H, W = 120, 180
 
@@ -131,3 +131,22 @@ def test_cli_prepare_without_masks_says_so(tmp_path, capsys):
 def test_auto_mask_refuses_what_is_not_a_photo():
     with pytest.raises(ValueError, match="uint8"):
         auto_mask(np.zeros((10, 10, 3), np.float32))
+
+
+def test_backdrop_from_the_views_keeps_the_letters_out_and_the_roof_in():
+    # Six views of one car on a turntable: the studio stays, the car moves (and changes length).
+    shots = [studio_photo(body=(180, 40, 40), cx=70 + 8 * i, width=96 + 6 * i, seed=i) for i in range(6)]
+    views = {f"car_{i:02d}": image for i, (image, _) in enumerate(shots)}
+    backdrop = backdrop_of(list(views.values()))
+    median, steady = backdrop
+    letters = (shots[0][0].mean(axis=2) < 150)
+    letters[50:] = False
+    letters &= ~np.any([truth for _, truth in shots], axis=0)  # letters never hidden by the car
+    assert steady[letters].mean() > 0.9 and median[letters].mean() < 135  # the letters, not the car
+    studio = static_studio(shots[3][0], backdrop)
+    assert (studio & shots[3][1]).sum() < 0.02 * shots[3][1].sum()  # the car itself is never "studio"
+    masks, dropped = object_masks(views)
+    assert dropped == {}
+    for name, (_, truth) in zip(views, shots):
+        assert iou(masks[name], truth) > 0.9
+    assert backdrop_of(list(views.values())[:4]) is None  # too few views to out-vote the car

@@ -10,14 +10,19 @@ the wall and floor never have. So, per photo, at a small working size:
 2. **box**: the seeds' extent plus margins (more above: a roof is often as pale as the wall); all
    outside it is certainly background, so the wall's lettering above the object and the floor
    around it teach GrabCut what the background looks like;
-3. **GrabCut** (colour models + edges) decides the rest of the box;
-4. **clean-up**: the largest part, small gaps closed, holes filled;
-5. **quality check** (`mask_quality`): a mask that is too small or large, ragged, lost seeds, or
+3. **the studio from the other views** (`backdrop_of`, five views or more): the camera and the
+   studio stay while the turntable turns the car, so the per-pixel median of one car's views is
+   the studio wherever the car moves away; a view's pixels that match it (the lettering behind a
+   roof) are background for sure, which lets the box reach up for the roof (22 % instead of 10 %);
+4. **GrabCut** (colour models + edges) decides the rest of the box;
+5. **clean-up**: the largest part, small gaps closed, holes filled;
+6. **quality check** (`mask_quality`): a mask that is too small or large, ragged, lost seeds, or
    fills too little of its box is dropped, with the reason, instead of teaching a model a
    half-car. `object_masks` also compares the views of one object with each other.
 
-What it cannot do: a white object on a white wall loses the parts that touch the wall (a white
-car's roof); the check drops the worst of these, not all. Shadows right under the object stay.
+What it cannot do: a white or silver object on a white wall loses the parts that touch the wall
+(a white car's roof); the checks drop most of these, so such cars are under-represented in the
+pairs. Shadows right under the object stay. On carvana-90: 1,440 photos, about a third dropped.
 """
 
 from __future__ import annotations
@@ -56,15 +61,17 @@ def object_seeds(small: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def seed_box(seeds: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1): the seeds' robust extent plus margins, or None without enough seeds."""
+def seed_box(seeds: np.ndarray, *, top_margin: float = 0.10) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1): the seeds' robust extent plus margins, or None without enough seeds.
+
+    `top_margin` (share of the height) is room for a roof paler than any seed."""
     h, w = seeds.shape
     ys, xs = np.nonzero(seeds)
     if len(ys) < max(20, seeds.size // 1000):
         return None
     top, bottom = np.percentile(ys, [0.5, 99.8])  # percentiles: one stray seed does not stretch it
     left, right = np.percentile(xs, [0.3, 99.7])
-    return (int(max(0, left - 0.04 * w)), int(max(0, top - 0.10 * h)),
+    return (int(max(0, left - 0.04 * w)), int(max(0, top - top_margin * h)),
             int(min(w, right + 0.04 * w + 1)), int(min(h, bottom + 0.02 * h + 1)))
 
 
@@ -102,21 +109,54 @@ def mask_quality(mask: np.ndarray, seeds: np.ndarray, box: tuple[int, int, int, 
     return None
 
 
-def auto_mask(image: np.ndarray, *, iterations: int = 4) -> tuple[np.ndarray | None, str | None]:
-    """One photo -> (mask (H, W) bool at the photo's size, None) or (None, why it failed)."""
+def backdrop_of(views: list[np.ndarray], *, tolerance: int = 14,
+                agree: float = 0.7) -> tuple[np.ndarray, np.ndarray] | None:
+    """The studio without the object, from one object's views: (median colour, steady) at working size.
+
+    The camera and the studio stay put while the turntable turns the car, so a pixel of the wall,
+    its lettering or the floor shows the same colour in most views, and the car, turning, mostly
+    does not: `steady` marks the pixels where at least `agree` of the views match the median. None
+    when the views differ in size or are too few to out-vote the car.
+    """
+    if len(views) < 5 or len({v.shape for v in views}) != 1:
+        return None
+    stack = np.stack([_working_copy(v)[0] for v in views]).astype(np.int16)   # (V, H, W, 3)
+    median = np.median(stack, axis=0)
+    matching = (np.abs(stack - median).max(axis=3) < tolerance).mean(axis=0)    # (H, W) share of views
+    return median.astype(np.uint8), matching >= agree
+
+
+def static_studio(small: np.ndarray, backdrop: tuple[np.ndarray, np.ndarray], *, tolerance: int = 14) -> np.ndarray:
+    """Pixels of a view that show the steady, neutral studio (wall, letters, floor). (H, W) bool."""
+    median, steady = backdrop
+    same = np.abs(small.astype(np.int16) - median.astype(np.int16)).max(axis=2) < tolerance
+    neutral = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)[:, :, 1] < 40
+    return same & steady & neutral
+
+
+def auto_mask(image: np.ndarray, *, backdrop: tuple[np.ndarray, np.ndarray] | None = None,
+              iterations: int = 4) -> tuple[np.ndarray | None, str | None]:
+    """One photo -> (mask (H, W) bool at the photo's size, None) or (None, why it failed).
+
+    With `backdrop` (`backdrop_of` the object's views) the studio's static pixels - the lettering
+    behind a roof, the floor - are background for sure, which leaves room above the seeds for a
+    roof: without one, a tall box would let the grey letters into the mask.
+    """
     small, scale = _working_copy(image)
     seeds = object_seeds(small)
-    box = seed_box(seeds)
+    box = seed_box(seeds, top_margin=0.10 if backdrop is None else 0.22)
     if box is None:
         return None, "no object found (nothing saturated or dark on the plain background)"
     x0, y0, x1, y1 = box
     labels = np.full(small.shape[:2], cv2.GC_BGD, np.uint8)
     labels[y0:y1, x0:x1] = cv2.GC_PR_FGD
+    if backdrop is not None and backdrop[0].shape == small.shape:
+        labels[static_studio(small, backdrop)] = cv2.GC_BGD
     labels[seeds] = cv2.GC_FGD
     models = np.zeros((1, 65)), np.zeros((1, 65))
     cv2.grabCut(small, labels, None, *models, iterations, cv2.GC_INIT_WITH_MASK)
     mask = _largest_filled((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
-    problem = mask_quality(mask.astype(bool), seeds, box)
+    problem = mask_quality(mask.astype(bool), seeds, seed_box(seeds))  # the fill is judged on the usual box
     if problem:
         return None, problem
     h, w = np.asarray(image).shape[:2]
@@ -139,8 +179,9 @@ def object_masks(views: dict[str, np.ndarray], *, area_range: tuple[float, float
     Returns ({name: mask}, {name: why it was dropped}).
     """
     masks, dropped = {}, {}
+    backdrop = backdrop_of(list(views.values()))
     for name, image in views.items():
-        mask, problem = auto_mask(image)
+        mask, problem = auto_mask(image, backdrop=backdrop)
         if problem:
             dropped[name] = problem
         else:
