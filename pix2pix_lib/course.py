@@ -128,14 +128,15 @@ def _fast_data(root: Path, name: str = "openmoji-64") -> dict:
     return {"out_dir": root / "runs" / "fast-data" / name, "size": 64, "limit": 48}
 
 
-def _study(lesson: str, fast: bool, root: Path, name: str, base: dict, runs: str) -> dict:
+def _study(lesson: str, fast: bool, root: Path, name: str, base: dict, runs: str, **full_options) -> dict:
     """A study's numbers: read the committed results, or retrain (PIX2PIX_RECOMPUTE=1; fast: tiny, in a temp folder)."""
     if fast:
         out = _fresh(lesson)
         return {"retrain": True, "study_dir": out, "results_path": out / f"{name}.json", "study_base": base,
-                "study_options": {"budget_images": 4, "max_val_images": 4, "progress": False}}
+                "study_options": {"budget_images": 4, "max_val_images": 4, "progress": False, "perceptual": False}}
+    # results_path None: the committed results/NAME.json, which the notebook names (a recomputation rewrites it)
     return {"retrain": os.environ.get("PIX2PIX_RECOMPUTE", "") == "1", "study_dir": root / "runs" / runs,
-            "results_path": root / "results" / f"{name}.json", "study_base": {}, "study_options": {}}
+            "results_path": None, "study_base": {}, "study_options": full_options}
 
 
 def settings(lesson: str, root: str | Path | None = None) -> Settings:
@@ -163,7 +164,7 @@ def settings(lesson: str, root: str | Path | None = None) -> Settings:
                         pick(_fresh("lab"), root / "runs" / "lab"),
                         numbers={"run_03": settings("03", root).run, "toy_steps": pick(400, 2000),
                                  "dirac_steps": pick(300, 600), "tone_size": pick(64, 128),
-                                 **_study(lesson, fast, root, "failures", pick(tiny_study, {}), "failures")})
+                                 **_study(lesson, fast, root, "failures", pick(tiny_study, {}), "failures", budget_images=6000)})
     if lesson == "05":
         return Settings(lesson, fast, numbers={"run_03": settings("03", root).run})
     if lesson == "06":
