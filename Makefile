@@ -7,11 +7,24 @@ PY     := $(VENV)/bin/python
 BUILD  := build/course
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+comma := ,
 
 COLAB_VENV := .venv-colab
 COLAB_PY   := $(COLAB_VENV)/bin/python
-# Colab's runtime as googlecolab/backend-info lists it: the widget stack the course must work with.
-COLAB_STACK := ipywidgets==7.7.1 traitlets==5.7.1 anywidget==0.9.21 notebook==6.5.7 ipykernel==6.17.1 ipython==7.34.0
+# Colab's runtime as googlecolab/backend-info lists it (since 2026-08-19): Python 3.13, torch 2.11,
+# the widget stack the course must work with, and the libraries it preinstalls that the course uses.
+COLAB_PYTHON := 3.13
+COLAB_STACK := torch==2.11.0 torchvision==0.26.0 \
+  ipywidgets==7.7.1 traitlets==5.7.1 anywidget==0.9.21 notebook==6.5.7 ipykernel==6.17.1 ipython==7.34.0 \
+  numpy==2.1.3 pillow==11.3.0 matplotlib==3.10.0 opencv-python-headless==5.0.0.93 scipy==1.16.3
+# Python 3.13 from pyenv (whose shim refuses a version that is not selected), else from PATH.
+COLAB_BASE ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(COLAB_PYTHON).*/bin/python$(COLAB_PYTHON)) \
+  $(shell python$(COLAB_PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null))
+# torch from PyPI is the CUDA build: its nvidia-* libraries come along (libtorch links them, so a CPU
+# needs them too), 2.8 GB of wheels in all. They are downloaded once into COLAB_WHEELS (CI: keep
+# that folder between runs) and installed from there; the venv is rebuilt only when pyproject.toml
+# or this file changes.
+COLAB_WHEELS ?= $(HOME)/.cache/pix2pix-course/colab-wheels
 
 .PHONY: course test lab student venv colab-venv browser clean help
 
@@ -20,7 +33,7 @@ help:
 	@echo "make test    - run the whole test suite (unit tests, notebooks under nbval, browser test)"
 	@echo "make lab     - open the course in JupyterLab"
 	@echo "make student - the student notebooks (solutions out) in build/student/"
-	@echo "make colab-venv - the Colab-like environment the test command also uses (.venv-colab)"
+	@echo "make colab-venv - the Colab-like environment the test command also uses (.venv-colab, Python 3.13)"
 
 venv: $(VENV)/.installed
 
@@ -32,12 +45,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[lab,test]'
 	touch $@
 
-# A second environment like Colab's (tests/test_colab_like.py): Colab's widget stack, and the project
-# installed from its wheel, rebuilt from this checkout on every test run.
-$(COLAB_VENV)/.installed: pyproject.toml
-	test -x $(COLAB_PY) || $(PYTHON) -m venv $(COLAB_VENV)
-	$(COLAB_PY) -m pip install --quiet --upgrade pip
-	$(COLAB_PY) -m pip install --quiet $(COLAB_STACK) 'setuptools>=77' pytest nbval .
+# A second environment like Colab's (tests/test_colab_like.py): Colab's Python, torch and widget stack,
+# and the project installed from its wheel, rebuilt from this checkout on every test run.
+$(COLAB_VENV)/.installed: pyproject.toml Makefile
+	@test -n "$(COLAB_BASE)" || { echo "Python $(COLAB_PYTHON) (Colab's) is not installed: pyenv install $(COLAB_PYTHON)"; exit 1; }
+	$(COLAB_PY) -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma) ,$(COLAB_PYTHON)))' 2>/dev/null \
+	  || { rm -rf $(COLAB_VENV) && $(COLAB_BASE) -m venv $(COLAB_VENV); }
+	$(COLAB_PY) -m pip download --quiet -d $(COLAB_WHEELS) $(COLAB_STACK) 'setuptools>=77' pytest nbval .
+	$(COLAB_PY) -m pip install --quiet --no-index --find-links $(COLAB_WHEELS) $(COLAB_STACK) 'setuptools>=77' pytest nbval .
 	touch $@
 
 colab-venv: $(COLAB_VENV)/.installed

@@ -1,9 +1,10 @@
-"""The course in a Colab-like environment: Colab's widget stack, the project installed from its wheel.
+"""The course in a Colab-like environment: Colab's Python, torch and widget stack, the project from its wheel.
 
-`make test` builds `.venv-colab` with the versions Colab's runtime ships (googlecolab/backend-info:
-ipywidgets 7.7.1, traitlets 5.7.1, anywidget 0.9.21, notebook 6.5.7, ipykernel 6.17.1, IPython
-7.34.0), installs this project there from its wheel (not editable), and points
-PIX2PIX_COLAB_PYTHON at that interpreter. Here, in that environment:
+`make test` builds `.venv-colab` with the versions Colab's runtime ships since 2026-08-19
+(googlecolab/backend-info: Python 3.13, torch 2.11 / torchvision 0.26, ipywidgets 7.7.1, traitlets
+5.7.1, anywidget 0.9.21, notebook 6.5.7, ipykernel 6.17.1, IPython 7.34.0, numpy 2.1.3, pillow
+11.3.0, matplotlib 3.10.0, opencv 5.0.0.93, scipy 1.16.3), installs this project there from its
+wheel (not editable), and points PIX2PIX_COLAB_PYTHON at that interpreter. Here, in that environment:
 
 1. `python -m pix2pix_lib notebooks DIR` into a fresh folder, then every notebook under nbval
    there (a pip user's course: no clone, the shipped weights from the wheel);
@@ -27,7 +28,10 @@ from test_browser_canvas import CANVAS, FACE, SETUP, _require_chromium, click, k
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_PYTHON = os.environ.get("PIX2PIX_COLAB_PYTHON", "")
-COLAB_PINS = {"ipywidgets": "7.7.1", "traitlets": "5.7.1", "anywidget": "0.9.21", "notebook": "6.5.7"}
+COLAB_PYTHON_VERSION = "3.13"
+COLAB_PINS = {"torch": "2.11.0", "torchvision": "0.26.0", "ipywidgets": "7.7.1", "traitlets": "5.7.1",
+              "anywidget": "0.9.21", "notebook": "6.5.7", "ipykernel": "6.17.1", "ipython": "7.34.0",
+              "numpy": "2.1.3", "pillow": "11.3.0", "matplotlib": "3.10.0", "opencv-python-headless": "5.0.0.93"}
 
 
 def _require_colab_env() -> None:
@@ -46,11 +50,13 @@ def _clean_env(**extra) -> dict:
 
 def test_colab_environment_has_colabs_versions_and_the_wheel():
     _require_colab_env()
-    code = ("import json, importlib.metadata as m, pix2pix_lib; "
-            "print(json.dumps({**{n: m.version(n) for n in %r}, 'file': pix2pix_lib.__file__}))" % list(COLAB_PINS))
+    code = ("import json, platform, importlib.metadata as m, pix2pix_lib; "
+            "print(json.dumps({**{n: m.version(n) for n in %r}, 'file': pix2pix_lib.__file__, "
+            "'python': platform.python_version()}))" % list(COLAB_PINS))
     found = json.loads(subprocess.run([COLAB_PYTHON, "-c", code], capture_output=True, text=True, check=True,
                                       cwd="/", env=_clean_env()).stdout)
     assert {n: found[n] for n in COLAB_PINS} == COLAB_PINS
+    assert found["python"].rsplit(".", 1)[0] == COLAB_PYTHON_VERSION, found["python"]
     assert "site-packages" in found["file"] and not found["file"].startswith(str(ROOT / "pix2pix_lib"))  # the wheel
 
 
@@ -105,3 +111,11 @@ def test_canvas_in_the_classic_notebook_with_ipywidgets_7(tmp_path):
     assert undone["dark_pixels"] < drawn["dark_pixels"] and undone["undone"] == 1, undone
     assert width <= 100, width  # the classic notebook's 100 %-wide range inputs do not stretch the slider
     assert cleared["status"].startswith("cleared"), cleared
+
+
+def test_the_makefile_builds_what_these_tests_expect():
+    # One list to change when Colab moves on: the Makefile's, checked against the pins above.
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    stack = dict(word.split("==") for word in makefile.split("COLAB_STACK :=", 1)[1].splitlines()[0].split())
+    assert {n: stack[n] for n in COLAB_PINS} == COLAB_PINS
+    assert f"COLAB_PYTHON := {COLAB_PYTHON_VERSION}\n" in makefile
