@@ -26,6 +26,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import platformdirs
+
 try:  # POSIX advisory locks; on Windows folders are not locked (documented in the README)
     import fcntl
 except ImportError:  # pragma: no cover
@@ -314,8 +316,10 @@ def default_data_dir() -> Path:
 
     In order: the environment variable ``PIX2PIX_DATA_DIR`` if set; the repository's ``data/``
     folder when the package sits in a checkout (its parent holds ``data/README.md`` and
-    ``pyproject.toml``); otherwise ``~/.cache/pix2pix-course/data`` (an installed package must not
-    write into site-packages).
+    ``pyproject.toml``); otherwise the user's cache folder (an installed package must not write into
+    site-packages), as the platform names it: ``$XDG_CACHE_HOME/pix2pix-course/data`` or
+    ``~/.cache/pix2pix-course/data`` on Linux, ``~/Library/Caches/pix2pix-course/data`` on macOS,
+    ``%LOCALAPPDATA%\\pix2pix-course\\Cache\\data`` on Windows.
     """
     env = os.environ.get("PIX2PIX_DATA_DIR")
     if env:
@@ -323,4 +327,4 @@ def default_data_dir() -> Path:
     repo = PACKAGE_DIR.parent
     if (repo / "data" / "README.md").is_file() and (repo / "pyproject.toml").is_file():
         return repo / "data"
-    return Path.home() / ".cache" / "pix2pix-course" / "data"
+    return platformdirs.user_cache_path("pix2pix-course", appauthor=False) / "data"

