@@ -113,3 +113,14 @@ def test_06_claims_on_closer_to_1_metrics_say_what_their_verdict_tests():
     blurry = json.loads(json.dumps(results))
     next(v for v in blurry["variants"] if v["variant"] == "L1 only")["metrics"]["sharpness"] = 0.8
     assert "overshoots less" not in scope["proxies_sentence"](blurry)
+
+
+def test_07_the_shipped_shoe_generators_colour_and_age_are_computed_not_typed():
+    import colorsys
+
+    scope = cell_functions("07_photos.ipynb", "nb06-07", colorsys=colorsys)  # object_colour, colour_name, PAPER_STEPS
+    names = {scope["colour_name"](c) for c in ((104, 92, 74), (90, 80, 66))}
+    assert names == {"dull brown"}  # the shipped generator's median colour (printed by the notebook), and a darker one
+    assert scope["colour_name"]((225, 159, 178)) == "dull pink" and scope["colour_name"]((37, 53, 94)) == "blue"
+    _, card = p2p.load_generator(p2p.weights.SHIPPED_SHOES)
+    assert card.step / scope["PAPER_STEPS"] < 0.1  # "an early generator", as the printout says
