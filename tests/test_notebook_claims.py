@@ -39,7 +39,7 @@ def cell_functions(notebook: str, *cell_ids: str, **namespace) -> dict:
 
 
 def failure_claims(*args):
-    return cell_functions("04_gan_dynamics.ipynb", "nb04lab-15-claims")["failure_claims"](*args)
+    return cell_functions("04_gan_dynamics.ipynb", "nb04lab-15-losses", "nb04lab-15-claims")["failure_claims"](*args)
 
 
 def test_04_gallery_claims_read_the_committed_results():
@@ -118,7 +118,7 @@ def test_06_claims_on_closer_to_1_metrics_say_what_their_verdict_tests():
 def test_07_the_shipped_shoe_generators_colour_and_age_are_computed_not_typed():
     import colorsys
 
-    scope = cell_functions("07_photos.ipynb", "nb06-07", colorsys=colorsys)  # object_colour, colour_name, PAPER_STEPS
+    scope = cell_functions("07_photos.ipynb", "nb06-07", "nb07-colours", colorsys=colorsys)  # colour_name, PAPER_STEPS
     names = {scope["colour_name"](c) for c in ((104, 92, 74), (90, 80, 66))}
     assert names == {"dull brown"}  # the shipped generator's median colour (printed by the notebook), and a darker one
     assert scope["colour_name"]((225, 159, 178)) == "dull pink" and scope["colour_name"]((37, 53, 94)) == "blue"
