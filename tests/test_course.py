@@ -99,3 +99,89 @@ def test_the_architecture_figure_is_drawn_from_the_librarys_own_networks(tmp_pat
     out = architecture_figure.draw(tmp_path / "architecture.png")
     committed = ROOT / "results" / "architecture.png"
     assert out.stat().st_size > 20_000 and committed.is_file() and committed.stat().st_size < 300_000
+
+
+def test_settings_are_values_the_full_course_or_tiny_in_fast_mode(tmp_path, monkeypatch):
+    from pix2pix_lib.config import preset
+
+    monkeypatch.delenv("PIX2PIX_RECOMPUTE", raising=False)
+    monkeypatch.setenv("PIX2PIX_FAST", "0")
+    full = course.settings("03", tmp_path)
+    assert full.run == tmp_path / "runs" / "quick" and full.data == {} and full.demo_steps == 20
+    assert full.config.image_size == preset("quick").image_size and not full.fast
+    gallery = course.settings("04", tmp_path)
+    assert not gallery.retrain and gallery.results_path is None and gallery.study_options == {"budget_images": 6000}
+    assert gallery.run_03 == full.run  # notebook 04 reads notebook 03's run
+    monkeypatch.setenv("PIX2PIX_RECOMPUTE", "1")
+    assert course.settings("06", tmp_path).retrain and course.settings("06", tmp_path).study_dir == tmp_path / "runs" / "experiments"
+    monkeypatch.setenv("PIX2PIX_FAST", "1")
+    fast = course.settings("03", tmp_path)
+    assert fast.fast and fast.config.image_size == 32 and fast.data["limit"] == 48 and fast.demo_steps == 5
+    again = course.settings("03", tmp_path).run
+    assert fast.run.is_dir() and not any(fast.run.iterdir()) and again != fast.run  # always a fresh, empty folder
+    assert course.settings("06", tmp_path).results_path.parent.is_dir()  # fast mode's tiny study: a temp folder
+    with pytest.raises(AttributeError, match="demo_steps"):
+        course.settings("03", tmp_path).no_such_size
+    with pytest.raises(ValueError, match="01 to 07"):
+        course.settings("08")
+
+
+def test_machine_says_device_and_precision(monkeypatch):
+    from pix2pix_lib.config import TrainConfig
+
+    monkeypatch.setenv("PIX2PIX_FAST", "0")
+    assert course.machine(TrainConfig(device="cpu", precision="bf16")) .startswith("runs on cpu (")
+    assert "precision bf16 autocast" in course.machine(TrainConfig(device="cpu", precision="bf16"))
+    line = course.machine(TrainConfig(device="cpu", precision="fp32"))
+    assert "precision fp32" in line and "no native bf16" in line and "fast mode" not in line
+    monkeypatch.setenv("PIX2PIX_FAST", "1")
+    assert "fast mode" in course.machine(TrainConfig(device="cpu"))
+
+
+def test_keep_on_drive_links_runs_and_sends_datasets_to_drive(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    mounted = []
+    drive = types.ModuleType("google.colab.drive")
+    drive.mount = mounted.append
+    colab = types.ModuleType("google.colab")
+    colab.drive = drive
+    google = types.ModuleType("google")
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.drive", drive)
+    monkeypatch.setenv("PIX2PIX_COURSE_DIR", str(tmp_path / "course"))
+    monkeypatch.setenv("PIX2PIX_DATA_DIR", "unchanged")  # monkeypatch restores it after the test
+    (tmp_path / "course" / "runs").mkdir(parents=True)  # empty: replaced by the link
+    on_drive = tmp_path / "MyDrive" / "pix2pix-course"
+    for _ in range(2):  # a second call (a re-run cell) changes nothing
+        assert course.keep_on_drive(on_drive) == on_drive
+        runs = tmp_path / "course" / "runs"
+        assert runs.is_symlink() and runs.resolve() == (on_drive / "runs").resolve()
+    assert mounted == ["/content/drive"] * 2
+    import os
+    assert os.environ["PIX2PIX_DATA_DIR"] == str(on_drive / "data")
+    (tmp_path / "other" / "runs" / "quick").mkdir(parents=True)  # a course folder with runs of its own
+    monkeypatch.setenv("PIX2PIX_COURSE_DIR", str(tmp_path / "other"))
+    with pytest.raises(RefusedError, match="holds runs already"):
+        course.keep_on_drive(on_drive)
+    assert (tmp_path / "other" / "runs" / "quick").is_dir() and not (tmp_path / "other" / "runs").is_symlink()
+
+
+def test_every_lesson_imports_only_the_front_door_and_has_no_fast_mode_branch():
+    import re
+
+    for name, nb in _notebooks().items():
+        code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+        setup, imports, lessons = code[0], code[1], code[2:]
+        assert len(setup.splitlines()) <= 13 and 'REPOSITORY = "' in setup, name
+        assert "import pix2pix_lib as p2p" in imports and "p2p.course.machine(" in imports, name
+        assert "# p2p.course.keep_on_drive()" in imports, name  # the documented, optional Drive line
+        for source in [imports, *lessons]:
+            for line in source.splitlines():
+                if re.match(r"\s*(import|from)\s+pix2pix_lib", line) and line.strip() != "import pix2pix_lib as p2p":
+                    # 02: models.summary until the models package makes it reachable as p2p.models.summary
+                    assert name.startswith("02") and line.startswith("import pix2pix_lib.models.summary"), (name, line)
+            assert not re.search(r"\bFAST\b|fast_mode|PIX2PIX_FAST", source), (name, source[:200])
