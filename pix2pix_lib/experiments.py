@@ -58,7 +58,7 @@ RESULTS_FORMAT = "pix2pix-ablations/1"
 RUN_RESULT = "result.json"
 SAMPLES = "samples.png"
 # What a run writes in its folder (listed in its marker): a stale run loses those and nothing else. A
-# killed write's temporary goes at the run's next start (runs.remove_killed_writes, by exact name).
+# killed write's temporary goes at the run's next start (train.run_folder.remove_killed_writes, by exact name).
 RUN_WRITES = (*runs.RUN_WRITES, "run_key.txt", RUN_RESULT, SAMPLES)
 
 GROUPS = {"loss": "Objective (paper Fig. 4, Table 1)", "generator": "Generator architecture (paper Fig. 5)",
@@ -111,8 +111,9 @@ def base_config(**overrides) -> TrainConfig:
 
 # --- planning: variants -> distinct runs ------------------------------------------------------------
 def config_key(config: TrainConfig) -> str:
-    """A hash of what decides a run's result: no MACHINERY or log_every; conditional_d only when off (old keys hold)."""
-    data = {k: v for k, v in config.to_dict().items() if k not in (*MACHINERY, "log_every")
+    """A hash of what decides a run's result: no MACHINERY, log_every or time budget; conditional_d only when off
+    (old keys hold)."""
+    data = {k: v for k, v in config.to_dict().items() if k not in (*MACHINERY, "log_every", "max_minutes")
             and not (k == "conditional_d" and v)}
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -1,4 +1,4 @@
-"""Where and how the networks run: device, precision, seeding, and the processes of a torchrun job.
+"""Where and how the networks run: device, precision, the process's rank, the machine, the logs.
 
 Small facts that training, generation, evaluation and the benchmarks all need, kept below them.
 """
@@ -9,12 +9,9 @@ import logging
 import os
 import platform
 import sys
-import random
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch import nn
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -48,114 +45,11 @@ def auto_precision(device: torch.device) -> str:
     return "fp32"
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def rank_and_world() -> tuple[int, int]:
     """(rank, world size) under torch.distributed, else (0, 1)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
-
-
-# --- data parallel across processes -------------------------------------------------------------
-def average_gradients(module: nn.Module) -> None:
-    """All-reduce and average the gradients of `module` across torch.distributed processes.
-
-    This is the arithmetic DistributedDataParallel performs. We call it by hand because pix2pix
-    runs D three times per step (real pair, fake pair, then inside G's loss with D frozen), and
-    DDP's wrapper expects one forward per backward. One flat all_reduce per network.
-    """
-    _, world = rank_and_world()
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if world == 1 or not grads:
-        return
-    flat = torch.cat([g.flatten() for g in grads])
-    torch.distributed.all_reduce(flat)
-    flat /= world
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
-def mean_over_processes(values: dict[str, float]) -> dict[str, float]:
-    """The average of each value over the torchrun processes (each trained on its own shard)."""
-    world = rank_and_world()[1]
-    if world == 1:
-        return values
-    keys = sorted(values)
-    flat = torch.tensor([values[k] for k in keys], dtype=torch.float64)
-    torch.distributed.all_reduce(flat)
-    return dict(zip(keys, (flat / world).tolist()))
-
-
-def broadcast_buffers(module: nn.Module) -> None:
-    """Copy rank 0's batch-norm running statistics to every rank (they drift apart per shard)."""
-    if rank_and_world()[1] > 1:
-        for buffer in module.buffers():
-            torch.distributed.broadcast(buffer, src=0)
-
-
-def rng_states() -> dict:
-    """Every random number generator's state (Python, NumPy, torch, CUDA), for a checkpoint.
-
-    In a form `torch.load(weights_only=True)` accepts: tensors, lists, ints, strings.
-    """
-    return {"torch": torch.get_rng_state(), "numpy": _numpy_state_to_tensors(np.random.get_state()),
-            "python": _python_state_to_list(random.getstate()),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def set_rng_states(rng: dict) -> None:
-    """Restore what `rng_states` saved: a resumed run draws the same dropout and jitter."""
-    torch.set_rng_state(rng["torch"])
-    np.random.set_state(_numpy_state_from_tensors(rng["numpy"]))
-    random.setstate(_python_state_from_list(rng["python"]))
-    if rng["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-
-
-def _numpy_state_to_tensors(state) -> list:
-    return [state[0], torch.from_numpy(state[1].astype(np.int64)), *state[2:]]
-
-
-def _numpy_state_from_tensors(state: list):
-    return (state[0], state[1].numpy().astype(np.uint32), *state[2:])
-
-
-def _python_state_to_list(state) -> list:
-    return [state[0], list(state[1]), state[2]]
-
-
-def _python_state_from_list(state: list):
-    return (state[0], tuple(state[1]), state[2])
-
-
-def join_torchrun(config):
-    """Under torchrun (LOCAL_RANK set): create the process group; returns the config with this process's device.
-
-    gloo on CPU, nccl on CUDA; each CUDA process is bound to its own GPU before the group exists,
-    so NCCL uses the right one. Outside torchrun: the config unchanged. `config` is a TrainConfig,
-    or a dict of changes to a resumed run's settings.
-    """
-    if not (torch.distributed.is_available() and "LOCAL_RANK" in os.environ) or torch.distributed.is_initialized():
-        return config
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
-        config = {**config, "device": device} if isinstance(config, dict) else config.replace(device=device)
-    torch.distributed.init_process_group(backend)
-    return config
-
-
-def leave_torchrun() -> None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
 
 
 # --- where and what ---------------------------------------------------------------------------------

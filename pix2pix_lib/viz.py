@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .imaging import pil_to_tensor, tensor_to_pil
-from .runs import EpochReport
+from .imaging import GRID_PADDING, pil_to_tensor, tensor_to_pil
+from .train import EpochReport, ProgressReport
 
 
 # --- notebook figures (introduced in notebook 02; reused by training and evaluation) ----------
@@ -215,8 +215,8 @@ def plot_skip_comparison(sketch, target, outputs: dict, *, curves: dict | None =
 # --- the live training monitor (notebook 03) -----------------------------------------------------
 # A live view of a training run: loss curves, validation L1 and the latest samples.
 #     monitor = TrainingMonitor()
-#     fit(config, data, out, on_epoch_end=monitor)
-# After every epoch the same output area is redrawn (no scroll of 100 plots). Outside a notebook
+#     fit(config, data, out, on_epoch_end=monitor, on_progress=monitor)
+# After every epoch, and every ~30 s within one, the same output area is redrawn (no scroll of 100 plots). Outside a notebook
 # it only keeps the figure; `monitor.figure` is there to save or show.
 LOSS_CURVES = {  # log.csv column -> label
     "loss_D_real": "D on real pairs",
@@ -250,14 +250,22 @@ def plot_history(history: list[dict], *, baseline_l1: float | None = None, axes=
 
 
 class TrainingMonitor:
-    """`on_epoch_end` callback: redraws curves and the sample grid in one notebook output."""
+    """`on_epoch_end` and `on_progress` callback: redraws curves and a readable sample grid in one output.
 
-    def __init__(self, *, baseline_l1: float | None = None, show_samples: bool = True):
-        self.baseline_l1, self.show_samples = baseline_l1, show_samples
+        monitor = TrainingMonitor()
+        fit(config, data, out, on_epoch_end=monitor, on_progress=monitor)
+
+    A progress report (every ~30 s of training) draws the step curves and the samples as they are
+    now, with the speed and the ETAs: the first picture within a minute, not at the first epoch's end.
+    The grid shows its first `rows` pairs, large enough to see (>= 128 px a tile in a notebook).
+    """
+
+    def __init__(self, *, baseline_l1: float | None = None, show_samples: bool = True, rows: int = 4):
+        self.baseline_l1, self.show_samples, self.rows = baseline_l1, show_samples, rows
         self.figure = None
         self._handle = None
 
-    def __call__(self, report: EpochReport) -> None:
+    def __call__(self, report: EpochReport | ProgressReport) -> None:
         # Not interactive while we draw: the notebook shows the figure only through our display
         # handle. (`with`: the user's own pyplot figures still show themselves afterwards.)
         with plt.ioff():
@@ -273,16 +281,50 @@ class TrainingMonitor:
             pass
         plt.close(self.figure)
 
-    def _draw(self, report: EpochReport) -> None:
-        self.figure = plt.figure(figsize=(11, 3.6 + (4.5 if self.show_samples else 0)))
+    def _draw(self, report: EpochReport | ProgressReport) -> None:
+        self.figure = plt.figure(figsize=(11, 3.6 + (0.3 + 1.3 * self.rows if self.show_samples else 0)))
         grid = self.figure.add_gridspec(2 if self.show_samples else 1, 2,
-                                        height_ratios=[1, 1.3] if self.show_samples else None)
-        plot_history(report.history, baseline_l1=self.baseline_l1,
-                     axes=[self.figure.add_subplot(grid[0, 0]), self.figure.add_subplot(grid[0, 1])])
+                                        height_ratios=[3.6, 0.3 + 1.3 * self.rows] if self.show_samples else None)
+        axes = [self.figure.add_subplot(grid[0, 0]), self.figure.add_subplot(grid[0, 1])]
+        plot_history(report.history, baseline_l1=self.baseline_l1, axes=axes)
+        if isinstance(report, ProgressReport):
+            plot_steps(report.steps, axes)
         if self.show_samples:
             ax = self.figure.add_subplot(grid[1, :])
-            ax.imshow(report.samples)
-            ax.set_title(f"epoch {report.epoch}/{report.total_epochs}: sketch | generated | target "
-                         f"(validation; L1 {report.val['l1']:.4f})")
+            ax.imshow(first_rows(report.samples, self.rows))
+            ax.set_title(_samples_title(report), fontsize=10)
             ax.axis("off")
         self.figure.tight_layout()
+
+
+def plot_steps(steps: list[dict], axes) -> None:
+    """The losses of steps.csv's windows (thin lines over fractional epochs) on `plot_history`'s panels."""
+    if not steps:
+        return
+    ax_gan, ax_l1 = axes
+    x = [row["epoch"] for row in steps]
+    for key, label in LOSS_CURVES.items():
+        if any(key in row for row in steps):
+            ax_gan.plot(x, [row.get(key, float("nan")) for row in steps], lw=0.8, alpha=0.7, label=f"{label} (steps)")
+    ax_l1.plot(x, [row["loss_G_L1"] / 2 for row in steps], lw=0.8, alpha=0.7, label="train L1 (steps)")
+    for ax in axes:
+        ax.legend(fontsize=7)
+
+
+def first_rows(grid: Image.Image, rows: int) -> Image.Image:
+    """The first `rows` pairs of a `make_sample_grid` grid (3 tiles a row, GRID_PADDING around each)."""
+    tile = (grid.width - 4 * GRID_PADDING) // 3
+    return grid.crop((0, 0, grid.width, min(grid.height, GRID_PADDING + rows * (tile + GRID_PADDING))))
+
+
+def _samples_title(report: EpochReport | ProgressReport) -> str:
+    if isinstance(report, EpochReport):
+        return (f"epoch {report.epoch}/{report.total_epochs}: sketch | generated | target "
+                f"(validation; L1 {report.val['l1']:.4f})")
+    budget = "" if report.budget_left_s is None else f", time budget left {_minutes(report.budget_left_s)}"
+    return (f"step {report.step} (epoch {report.epoch:.2f} of {report.total_epochs}): sketch | generated now | "
+            f"target   {report.images_per_s:.1f} img/s, run ETA {_minutes(report.eta_s)}{budget}")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"

@@ -1,9 +1,8 @@
-"""The two file formats: generator weights ("pix2pix-generator/2") and training checkpoints.
+"""Generator weights files ("pix2pix-generator/2") and the card that travels with a generator.
 
     generator file   {"format", "card": a GeneratorCard (network settings, sketch style, licence, metrics,
-                      source), "state_dict"}; "pix2pix-generator/1" files ({"config", "extra"}) still load
-    checkpoint       {"format", "config": the whole TrainConfig, both networks, optimisers, schedules,
-                      scaler, epoch, step, best_val_l1, history, rng, data (path, fingerprint, licence)}
+                      source), "state_dict"}; "pix2pix-generator/1" files ({"config", "extra"}) still load,
+                      and so does a training checkpoint's generator (train/checkpoint.py has that format)
 
 Every `.pt` the library opens goes through `torchfile.load_plain` (the archive inspected, then
 plain tensors only). Then every field is checked against the format's spec below (`check_record`),
@@ -19,14 +18,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import TrainConfig
 from .course import course_files
 from .files import RefusedError, atomic_path, names, shown
 from .models import build_generator
 from .models.generator import UNetGenerator
 from .models.reference import build_reference_generator
 from .models.sanity import claimed_bytes_problem, output_problem, value_problems
-from .runtime import rng_states, select_device, set_rng_states
+from .runtime import select_device
 from .torchfile import Within, check_record, load_plain
 
 
@@ -50,12 +48,6 @@ CARD = {"network": GENERATOR_CONFIG, "sketch_style": (dict, type(None)), "licenc
 GENERATOR_FILE = {"format": str, "card": CARD, "state_dict": TENSORS}
 HISTORY = [{"epoch": Within((int,), 1, 10**6), "val_l1": NUMBER, "*": NUMBER}]  # log.csv's rows: numbers only
 DATA = {"path?": str, "licence?": dict, "fingerprint?": str, "files?": int, "sketch_style?": NUMBERS}
-OPTIMISER = {"state": dict, "param_groups": [{"params": [int], "lr": NUMBER}]}
-SCHEDULE = {"last_epoch": int, "base_lrs": [NUMBER]}
-CHECKPOINT = {"format": str, "config": dict, "generator": TENSORS, "discriminator": TENSORS, "opt_g": OPTIMISER,
-              "opt_d": OPTIMISER, "sched_g": SCHEDULE, "sched_d": SCHEDULE, "scaler?": (dict, type(None)),
-              "epoch": EPOCH, "step": STEP, "best_val_l1": BEST, "history": HISTORY, "data?": DATA,
-              "data_licence?": dict, "rng": {"torch": torch.Tensor, "numpy": list, "python": list, "cuda": list}}
 # A full checkpoint read for its generator (generate, export): the fields that are used.
 CHECKPOINT_GENERATOR = {"config": dict, "generator": TENSORS, "epoch?": EPOCH, "step?": STEP, "best_val_l1?": BEST,
                         "data_licence?": dict, "history?": HISTORY, "data?": DATA}
@@ -288,98 +280,3 @@ def is_weights_file(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and data.get("format") in (WEIGHTS_FORMAT, WEIGHTS_FORMAT_V1)  # never a checkpoint: a run's resume state
-
-
-# ----------------------------------------------------------------------------- checkpoints
-def save_checkpoint(model, path: str | Path) -> Path:
-    """Write a training state's `state_dict()` atomically: a unique temporary file, then a rename."""
-    path = Path(path)
-    with atomic_path(path, what="checkpoint") as tmp:
-        torch.save(model.state_dict(), tmp)
-    return path
-
-
-CHECKPOINT_FORMAT = "pix2pix-checkpoint/1"
-
-
-def training_state_dict(model) -> dict:
-    """A TrainingState as a checkpoint: everything needed to resume it exactly."""
-    generator = getattr(model.generator, "module", model.generator)  # unwrap a DDP or compiled wrapper
-    discriminator = getattr(model.discriminator, "module", model.discriminator)
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "config": model.config.to_dict(),
-        "generator": generator.state_dict(),
-        "discriminator": discriminator.state_dict(),
-        "opt_g": model.opt_g.state_dict(), "opt_d": model.opt_d.state_dict(),
-        "sched_g": model.sched_g.state_dict(), "sched_d": model.sched_d.state_dict(),
-        "scaler": model.scaler.state_dict() if model.scaler is not None else None,
-        "epoch": model.epoch, "step": model.step, "best_val_l1": model.best_val_l1, "history": model.history,
-        "data": model.data,
-        "rng": rng_states(),
-    }
-
-
-def load_training_state(model, state: dict, path: str | Path = "the checkpoint") -> None:
-    """Put a checkpoint (`read_checkpoint`) back into a TrainingState built from its config.
-
-    Every field is checked first (`check_record`), and the optimisers' moments against the
-    networks' parameters: a damaged file is refused in one line, not after two epochs of training.
-    """
-    check_record(state, CHECKPOINT, path, "pix2pix checkpoint")
-    generator = getattr(model.generator, "module", model.generator)
-    discriminator = getattr(model.discriminator, "module", model.discriminator)
-    for name, network in (("opt_g", generator), ("opt_d", discriminator)):
-        _check_moments(state[name]["state"], list(network.parameters()), path, name)
-    generator.load_state_dict(state["generator"])
-    discriminator.load_state_dict(state["discriminator"])
-    model.opt_g.load_state_dict(state["opt_g"])
-    model.opt_d.load_state_dict(state["opt_d"])
-    model.sched_g.load_state_dict(state["sched_g"])
-    model.sched_d.load_state_dict(state["sched_d"])
-    # The optimisers' saved lr came from the stored schedule; recompute it from this config's, so a
-    # finished run extended with more epochs does not go on at the lr its old schedule decayed to 0.
-    for scheduler in (model.sched_g, model.sched_d):
-        for group, base_lr, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
-                                          scheduler.lr_lambdas):
-            group["lr"] = base_lr * factor(scheduler.last_epoch)
-    if model.scaler is not None and state.get("scaler"):
-        model.scaler.load_state_dict(state["scaler"])
-    model.epoch, model.step, model.best_val_l1 = state["epoch"], state["step"], state["best_val_l1"]
-    model.history = list(state["history"])
-    model.data = dict(state.get("data") or {})
-    set_rng_states(state["rng"])
-
-
-def _check_moments(moments: dict, params: list, path, name: str) -> None:
-    """Adam's per-parameter state: one entry per parameter, of its shape, finite, squares >= 0."""
-    for index, entry in moments.items():
-        param = params[index] if isinstance(index, int) and 0 <= index < len(params) else None
-        tensors = entry.items() if isinstance(entry, dict) and param is not None else [("entry", None)]
-        for key, value in tensors:
-            ok = isinstance(value, torch.Tensor) and (key == "step" or (
-                value.shape == param.shape and bool(torch.isfinite(value).all())
-                and not (key == "exp_avg_sq" and bool((value < 0).any()))))
-            if not ok:
-                field = f"{name}.state[{shown(repr(index))[:20]}].{key}"
-                raise ValueError(f"{shown(path)}: not a usable pix2pix checkpoint: '{field}' does not fit its parameter "
-                                 "(another network, or damaged)")
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """A checkpoint's contents, checked: every field (`check_record`), the config, and the generator's weights."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{shown(path)}: no checkpoint there")
-    state = load_plain(path, "pix2pix checkpoint")
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{shown(path)}: not a pix2pix training checkpoint (no {CHECKPOINT_FORMAT!r} format tag)")
-    check_record(state, CHECKPOINT, path, "pix2pix checkpoint")
-    try:
-        config = TrainConfig.from_dict(state["config"])
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{shown(path)}: the checkpoint's config is not valid ({err})") from None
-    with torch.device("meta"):  # before train builds the networks it describes: they must fit the file
-        generator = build_generator(**{k: getattr(config, k) for k in GENERATOR_KEYS[:5]})
-    check_state_fits(generator, state["generator"], path, "generator")
-    return state

@@ -7,6 +7,7 @@ cannot hide an upward dependency. See pix2pix_lib/__init__.py for the layers in 
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ LAYERS = [
     {"imaging", "course", "torchfile"},         # every image and torch file read; the course's own files
     {"data", "weights", "preprocess"},          # datasets; the two file formats; any sketch -> G input
     {"metrics", "runs", "pretrained"},          # measuring; a run folder's files; the reference's weights
-    {"train", "generate"},                      # the algorithm; sketch -> colour image
+    {"train", "generate"},                      # the algorithm (its own folder: step, loop, checkpoint, run folder); sketch -> colour image
     {"experiments", "viz", "canvas", "checks"},  # the course's tools (checks: the exercises' graders)
     {"report"},                                 # reading the ablations back
     {"cli", "__init__"},
@@ -156,3 +157,65 @@ def test_the_readme_tree_is_the_real_tree():
     modules = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name not in ("__init__.py", "__main__.py")}
     assert modules - listed == set(), "modules missing from the README's tree"
     assert {m for m in listed if m.endswith(".py")} - modules == set(), "the README lists modules that do not exist"
+
+
+# ----------------------------------------------------------------------------- a helper lives beside its caller
+def _names_used(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            used.add(node.attr)
+        elif isinstance(node, ast.alias):
+            used.add(node.name.split(".")[-1])
+    return used
+
+
+def _used_outside_the_library() -> set[str]:
+    """Every name the tests, benchmarks, tools and notebooks use: those are callers too."""
+    root, used = PACKAGE.parent, set()
+    for folder in ("tests", "benchmarks", "tools"):
+        for path in (root / folder).rglob("*.py"):
+            used |= _names_used(path.read_text(encoding="utf-8"))
+    for path in (root / "notebooks").glob("*.ipynb"):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                used |= _names_used("".join(line for line in cell["source"] if not line.lstrip().startswith(("%", "!"))))
+    return used
+
+
+# Helpers only training uses that stay with their subject, and why.
+STAY_WITH_THEIR_SUBJECT = {"set_requires_grad": "a network utility of models/, exported there for the lessons"}
+
+
+def test_a_helper_whose_only_callers_train_lives_in_the_train_folder():
+    """"A helper with one caller lives beside it", where a program can tell: the training folder.
+
+    A function or class defined outside pix2pix_lib/train/ whose only users in the whole project are
+    modules of train/ belongs in train/ (how a run resumes must not need six files). Package
+    __init__ files only pass names on; they are no users.
+    """
+    modules = {path: path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")}
+    users: dict[str, set[Path]] = {}
+    for path, source in modules.items():
+        if path.name != "__init__.py":
+            for name in _names_used(source):
+                users.setdefault(name, set()).add(path)
+    outside, train_dir, misplaced = _used_outside_the_library(), PACKAGE / "train", []
+    for path, source in modules.items():
+        if path.name == "__init__.py" or train_dir in path.parents:
+            continue
+        for node in ast.parse(source).body:
+            if not isinstance(node, (ast.FunctionDef, ast.ClassDef)) or node.name in outside \
+                    or node.name in STAY_WITH_THEIR_SUBJECT:
+                continue
+            callers = users.get(node.name, set()) - ({path} if source.count(node.name) == 1 else set())
+            if callers and all(train_dir in caller.parents for caller in callers):
+                misplaced.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} "
+                                 f"(used only by {', '.join(sorted(c.name for c in callers))})")
+    assert misplaced == []

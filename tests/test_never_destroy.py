@@ -502,7 +502,7 @@ def test_20_a_corrupt_file_is_found_before_the_first_step(tiny_pairs, tmp_path, 
     assert bad.name in line and "--skip-bad" in line and "truncated" in line
     assert not (run / train.CHECKPOINT).exists()
     assert main(["train", "--data", str(tiny_pairs), "--out", str(run), *TINY_ARGS, "--skip-bad"]) == 0
-    assert weights_module.read_checkpoint(run / train.CHECKPOINT)["data"]["files"] == 9  # 8 + 2, one left out
+    assert train.read_checkpoint(run / train.CHECKPOINT)["data"]["files"] == 9  # 8 + 2, one left out
 
 
 def test_21_a_full_disk_while_saving_says_so_and_keeps_the_previous_checkpoint(tiny_pairs, tmp_path, monkeypatch):
@@ -517,7 +517,7 @@ def test_21_a_full_disk_while_saving_says_so_and_keeps_the_previous_checkpoint(t
             Path(f).write_bytes(Path(f).read_bytes()[:1000])  # what got onto the disk
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1000 vs 2456")
 
-    monkeypatch.setattr(train.torch, "save", full_disk)
+    monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(OSError, match=r"disk full while writing .*checkpoint\.pt; the previous checkpoint \(checkpoint\.pt, epoch 1\) is intact"):
         train.fit(TrainConfig(**TINY, epochs=2, epochs_decay=0), tiny_pairs, run, resume=True, progress=False)
     monkeypatch.undo()

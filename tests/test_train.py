@@ -272,7 +272,7 @@ def test_channels_last_changes_the_layout_not_the_numbers():
 
 @pytest.mark.slow
 def test_compiled_networks_train_like_eager_ones_and_checkpoint_plain_weights(tmp_path):
-    from pix2pix_lib.weights import save_checkpoint
+    from pix2pix_lib.train import save_checkpoint
 
     if not (shutil.which("g++") or shutil.which("c++")):
         reason = "torch.compile on CPU needs a C++ compiler (g++)"

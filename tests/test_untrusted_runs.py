@@ -1,6 +1,6 @@
 """Run folders a user filled, killed writes, SIGTERM, and logs that must agree with the checkpoint (issue 20).
 
-Each test fails on the code before the fix it checks: the folder rule in runs.check_run_folder, the
+Each test fails on the code before the fix it checks: the folder rule in train.check_run_folder, the
 signal handling of the command line, the clean-up of killed writes, the logs rebuilt at a resume.
 """
 
@@ -157,7 +157,7 @@ def test_a_run_killed_between_its_checkpoint_and_its_log_gets_the_row_back(tiny_
             raise KeyboardInterrupt  # the checkpoint of epoch 2 is on disk, its log row is not
         real_write_log(path, history)
 
-    monkeypatch.setattr(runs, "write_log", killed_before_the_second_row)
+    monkeypatch.setattr(train.run_folder, "write_log", killed_before_the_second_row)  # where the loop writes it
     with pytest.raises(KeyboardInterrupt):
         train.fit(config, tiny_pairs, run, progress=False)
     monkeypatch.undo()
@@ -204,7 +204,7 @@ def test_a_cli_resume_reads_the_checkpoint_once_before_the_first_step(tiny_pairs
         events.append("step")
         return real_step(self, *args)
 
-    monkeypatch.setattr(weights, "load_plain", load_plain)
+    monkeypatch.setattr(train.checkpoint, "load_plain", load_plain)  # where checkpoints are read
     monkeypatch.setattr(train.TrainingState, "training_step", training_step)
     assert main(["train", "--data", str(tiny_pairs), "--out", str(one_epoch_run), "--resume", "--epochs", "2",
                  "--quiet"]) == 0
@@ -318,5 +318,5 @@ def test_a_link_where_a_run_writes_its_samples_is_refused_and_its_target_untouch
     mark_ours(run, "training run", writes=runs.RUN_WRITES)
     (run / sub).symlink_to(theirs, target_is_directory=True)
     with pytest.raises(RefusedError, match=f"a link or file where the run writes its {sub}/"):
-        runs.check_run_folder(run, resume="auto")
+        train.check_run_folder(run, resume="auto")
     assert (theirs / "epoch_005.png").read_text() == "MINE"

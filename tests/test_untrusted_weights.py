@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from pix2pix_lib import generate as gen
-from pix2pix_lib import metrics, weights
+from pix2pix_lib import metrics, train, weights
 from pix2pix_lib.cli import main
 from pix2pix_lib.config import TrainConfig
 from pix2pix_lib.models import build_generator
@@ -87,7 +87,7 @@ def test_a_compressed_storage_entry_is_refused_before_torch_inflates_it(tmp_path
     big.write_bytes(buffer.getvalue())
     bomb = _rezip(big, tmp_path / "bomb.pt", compress=True)
     assert bomb.stat().st_size < 50_000
-    for load in (lambda p: weights.load_plain(p), weights.load_generator, weights.read_checkpoint,
+    for load in (lambda p: weights.load_plain(p), weights.load_generator, train.read_checkpoint,
                  lambda p: metrics.build_lpips(p)[1]):
         try:
             result = load(bomb)
@@ -228,12 +228,12 @@ def test_the_same_check_guards_checkpoints_and_is_one_function_for_other_loaders
     from pix2pix_lib.train import TrainingState
 
     model = TrainingState.from_config(TINY, "cpu")
-    state = weights.training_state_dict(model)
+    state = train.training_state_dict(model)
     state["generator"] = {k: v.clone().fill_(-1.0) if k.endswith("running_var") else v
                           for k, v in state["generator"].items()}
     torch.save(state, tmp_path / "checkpoint.pt")
     with pytest.raises(ValueError, match="checkpoint.pt: the generator's weights are no working network"):
-        weights.read_checkpoint(tmp_path / "checkpoint.pt")
+        train.read_checkpoint(tmp_path / "checkpoint.pt")
     with pytest.raises(ValueError, match="x.pt: the generator's weights are no working network"):
         weights.check_state_fits(build_generator(image_size=32, ngf=4), state["generator"], "x.pt", "generator")
 
@@ -268,7 +268,7 @@ def _checkpoint(tmp_path, **changes) -> Path:
 
     model = TrainingState.from_config(TINY, "cpu")
     model.history = [{"epoch": 1, "step": 4, "val_l1": 0.3, "seconds": 1.0}]
-    state = {**weights.training_state_dict(model), **changes}
+    state = {**train.training_state_dict(model), **changes}
     torch.save(state, tmp_path / "checkpoint.pt")
     return tmp_path / "checkpoint.pt"
 
@@ -290,14 +290,14 @@ def test_checkpoint_fields_of_the_wrong_type_are_refused_by_every_reader(tmp_pat
     from pix2pix_lib.train import TrainingState
 
     path = _checkpoint(tmp_path, **changes)
-    for read in (weights.read_checkpoint, weights.load_generator,
+    for read in (train.read_checkpoint, weights.load_generator,
                  lambda p: weights.export_generator(p, tmp_path / "out.pt")):
         with pytest.raises(ValueError, match=str(path)) as err:
             read(path)
         assert field in _one_line(err)
-    state = weights.training_state_dict(TrainingState.from_config(TINY, "cpu")) | changes
+    state = train.training_state_dict(TrainingState.from_config(TINY, "cpu")) | changes
     with pytest.raises(ValueError, match="checkpoint.pt: not a usable pix2pix checkpoint"):
-        weights.load_training_state(TrainingState.from_config(TINY, "cpu"), state, tmp_path / "checkpoint.pt")
+        train.load_training_state(TrainingState.from_config(TINY, "cpu"), state, tmp_path / "checkpoint.pt")
 
 
 def test_optimiser_moments_that_do_not_fit_their_parameters_are_refused(tmp_path):
@@ -306,13 +306,13 @@ def test_optimiser_moments_that_do_not_fit_their_parameters_are_refused(tmp_path
     model = TrainingState.from_config(TINY, "cpu")
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     model.training_step(x, x)
-    state = weights.training_state_dict(model)
+    state = train.training_state_dict(model)
     state["opt_g"]["state"][0]["exp_avg_sq"] = -state["opt_g"]["state"][0]["exp_avg_sq"] - 1
     with pytest.raises(ValueError, match=r"run\.pt: .*'opt_g\.state\[0\]\.exp_avg_sq' does not fit"):
-        weights.load_training_state(TrainingState.from_config(TINY, "cpu"), state, "run.pt")
+        train.load_training_state(TrainingState.from_config(TINY, "cpu"), state, "run.pt")
     state["opt_g"]["state"][0]["exp_avg_sq"] = torch.zeros(3)
     with pytest.raises(ValueError, match="does not fit its parameter"):
-        weights.load_training_state(TrainingState.from_config(TINY, "cpu"), state, "run.pt")
+        train.load_training_state(TrainingState.from_config(TINY, "cpu"), state, "run.pt")
 
 
 # ----------------------------------------------------------------------------- 5. generate's results
@@ -366,7 +366,7 @@ def test_a_tag_without_the_pixels_hash_is_not_taken_for_ours(tmp_path):
 def test_file_names_in_weights_errors_stay_on_one_line(tmp_path):
     odd = tmp_path / f"{ODD}.pt"
     odd.write_bytes(b"\x00garbage" * 10)
-    for load in (weights.load_generator, weights.read_checkpoint, weights.load_plain):
+    for load in (weights.load_generator, train.read_checkpoint, weights.load_plain):
         with pytest.raises(ValueError) as err:
             load(odd)
         assert "name.pt" in _one_line(err)

@@ -118,7 +118,7 @@ def test_training_monitor_draws_each_epoch_and_leaves_pyplot_alone():
     from PIL import Image
 
     from pix2pix_lib.viz import TrainingMonitor
-    from pix2pix_lib.runs import EpochReport
+    from pix2pix_lib.train import EpochReport
 
     history = [{"epoch": e, "loss_D_real": 0.6, "loss_D_fake": 0.7, "loss_G_gan": 0.8, "loss_G_L1": 0.4 / e,
                 "val_l1": 0.3 / e} for e in (1, 2)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import dataclasses
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from ..preprocess import check_stroke_width
 from ..metrics import (EVALUATION_FORMAT, FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE,
                       evaluate_weights, format_metrics_table)
 from ..report import checks_markdown, paper_checks, results_markdown
-from ..runtime import join_torchrun, leave_torchrun, rank_and_world
+from ..runtime import rank_and_world
+from ..train.distributed import join_torchrun, leave_torchrun
 from .. import runs, train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
-from ..weights import export_generator, load_generator
+from ..weights import export_generator, load_generator, read_generator
 
 
 DEVICE_HELP = "auto (default: CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1, mps"
@@ -59,28 +61,18 @@ def add_train(subparsers) -> None:
 def run_train(args) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
-    resume, resume_from = args.resume is not False, None
-    if args.resume not in (True, False):  # --resume CHECKPOINT (or the run folder holding it)
-        resume_from = Path(args.resume) / runs.CHECKPOINT if Path(args.resume).is_dir() else Path(args.resume)
-        if resume_from.resolve() == (Path(args.out) / runs.CHECKPOINT).resolve():
-            resume_from = None  # --out's own checkpoint: a plain --resume
-    # --resume without --preset continues with the run's own settings, changed only by the options given
-    # (fit reads the checkpoint once, under the run's lock).
-    config = dict(overrides) if resume and args.preset is None else preset(args.preset or "quick", **overrides)
-    config = join_torchrun(config)  # under torchrun: one process per device, each bound to its own
-    rank, trained = rank_and_world()[0], []
+    # Without --preset the options change the run's own settings when resuming, else the quick preset (fit's rule).
+    config = join_torchrun(preset(args.preset, **overrides) if args.preset else overrides)  # torchrun: a device each
+    resume_from = args.resume if args.resume not in (True, False) else None  # --resume CHECKPOINT (or its folder)
     try:
-        history = train.fit(config, args.data, args.out, resume=resume and resume_from is None,
-                            resume_from=resume_from, progress=not args.quiet, skip_bad=args.skip_bad,
-                            on_epoch_end=lambda report: trained.append(report.epoch))
+        train.fit(config, args.data, args.out, resume=args.resume is True, resume_from=resume_from,
+                  progress=not args.quiet, skip_bad=args.skip_bad)
     finally:
         leave_torchrun()
-    # The best generator in --out: of every epoch, or of those trained here when continuing a copied checkpoint.
-    rows = [row for row in history if resume_from is None or row["epoch"] in trained]
-    if rows and rank == 0:
-        best = min(rows, key=lambda row: row["val_l1"])
-        print(f"best validation L1 {best['val_l1']:.4f} at epoch {int(best['epoch'])}: "
-              f"{shown(Path(args.out) / runs.BEST_GENERATOR)}")
+    best = Path(args.out) / runs.BEST_GENERATOR  # of this folder's epochs (a copied checkpoint's best stays there)
+    if rank_and_world()[0] == 0 and best.is_file():
+        card = read_generator(best)[1]
+        print(f"best validation L1 {card.metrics.get('l1', math.nan):.4f} at epoch {card.epoch}: {shown(best)}")
     return 0
 
 
