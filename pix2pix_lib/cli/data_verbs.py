@@ -1,4 +1,4 @@
-"""The verbs that fetch and build data and models: download, download-model, prepare, build-openmoji, notebooks."""
+"""The verbs that fetch and build data and models: download, download-model, prepare, pair, build-openmoji, notebooks."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from ..course import copy_course
 from ..data.download import DEFAULT_URL, OFFICIAL_DATASETS, download_carvana, download_dataset
 from ..data.edges import EDGE_STYLES
 from ..data.masked_photos import prepare_masked_photos
+from ..data.pair_folders import FITS, pair_folders
 from ..data.openmoji import build_openmoji_dataset, ensure_openmoji_dataset, read_manifest
 from ..files import default_data_dir, shown
+from ..folders import names
 from ..pretrained import DEFAULT_URL as PRETRAINED_URL, REFERENCE_MODELS, download_model
 
 
@@ -98,6 +100,45 @@ def add_prepare(subparsers) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable or unmatched files with a warning instead of stopping")
     p.set_defaults(func=run_prepare)
+
+
+def run_pair(args: argparse.Namespace) -> int:
+    out = pair_folders(args.a, args.b, args.out, size=args.size, fit=args.fit, val_fraction=args.val_fraction,
+                       seed=args.seed, skip_bad=args.skip_bad)
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    made_square = counts.get("padded", counts.get("cropped", 0))
+    print(f"{shown(out)}: {counts['train']} train + {counts['val']} val pairs at {args.size} px "
+          f"({made_square} not square, {'padded with white' if args.fit == 'pad' else 'cropped to the centre'}; "
+          f"{counts['skipped']} skipped)")
+    for folder, key in ((args.a, "only_in_a"), (args.b, "only_in_b")):
+        if manifest[key]:
+            print(f"  {len(manifest[key])} only in {shown(folder)}, left out: {names(manifest[key])}")
+    return 0
+
+
+def add_pair(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pair", help="pair two folders of images (A and B) by file name into the A|B format",
+        description="Match the images of folder A and folder B by name (the suffix may differ: "
+                    "cat.jpg pairs with cat.png), check that each A and B have the same size, make "
+                    "them square (--fit pad: white borders; crop: the centre), resize, and write "
+                    "A|B pairs to OUT/train and OUT/val with a manifest. Names found in one folder "
+                    "only are listed and left out. The input folders are only read.")
+    p.add_argument("--a", required=True, help="folder of inputs (e.g. sketches, label maps)")
+    p.add_argument("--b", required=True, help="folder of targets with the same file names (e.g. photos)")
+    p.add_argument("--out", required=True,
+                   help="output dataset folder: new, empty, or made by an earlier pair (never an input)")
+    p.add_argument("--size", type=int, default=256, help="side of A and B in pixels (default 256)")
+    p.add_argument("--fit", choices=FITS, default="pad",
+                   help="how an image that is not square becomes square: pad (white borders, nothing "
+                        "lost) or crop (the centre square, the borders lost) (default pad)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the pairs held out in val/, chosen by name with --seed (default 0.1; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="which pairs are held out (default 0)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out pairs whose sizes differ or whose files do not read, with a warning")
+    p.set_defaults(func=run_pair)
 
 
 def run_build_openmoji(args: argparse.Namespace) -> int:
