@@ -142,6 +142,10 @@ def test_keep_on_drive_links_runs_and_sends_datasets_to_drive(tmp_path, monkeypa
     import sys
     import types
 
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    with pytest.raises(RuntimeError, match="for Colab"):  # anywhere else: one line, nothing changed
+        course.keep_on_drive(tmp_path / "MyDrive")
+    assert not (tmp_path / "MyDrive").exists()
     mounted = []
     drive = types.ModuleType("google.colab.drive")
     drive.mount = mounted.append
