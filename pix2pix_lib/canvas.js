@@ -202,24 +202,25 @@ function buildSender({ model, store, surface, say }) {
   // background is decoded (usually), else the edit now and the PNG once the doodle is there.
   let sending = Promise.resolve();
   const failed = (err) => say(`the canvas could not send the drawing: ${err}`, true); // the chain goes on
-  const encode = () => {
+  const encode = (message) => {
     paintDrawing(surface.exportCtx, surface.size, surface.background, store.strokes);
     model.set("drawing_png", pngBytes(surface.exportCanvas));
     const n = store.strokes.length;
-    if (!model.get("live")) say(n ? `${n} stroke${n === 1 ? "" : "s"}: press Generate` : "draw something");
+    if (message) say(message);
+    else if (!model.get("live")) say(n ? `${n} stroke${n === 1 ? "" : "s"}: press Generate` : "draw something");
   };
   const sender = {
-    commit(edit) {
+    commit(edit, message = "") {
       model.set("edit", edit);
       if (!surface.decoding) {
-        try { encode(); } catch (err) { failed(err); }
+        try { encode(message); } catch (err) { failed(err); }
         model.save_changes();
         return;
       }
       model.save_changes();
       const version = store.version;
       sending = sending.then(() => surface.backgroundReady).then(() => {
-        if (store.version === version) { encode(); model.save_changes(); } // else a later PNG follows
+        if (store.version === version) { encode(message); model.save_changes(); } // else a later PNG follows
       }).catch(failed);
     },
     replaceDrawing(backgroundBytes, message) {
@@ -505,8 +506,8 @@ function takeOver({ model, el, store, root, sender }) {
     if (before.model.get("size") !== model.get("size")) return; // strokes are in the old canvas's pixels
     model.set("background_png", background || EMPTY());
     if (model.get("model_names").includes(before.model.get("model_name"))) model.set("model_name", before.model.get("model_name"));
-    model.set("status", "kept the drawing from this cell's last run: press Generate");
-    sender.commit(newEdit(store, "replace", { strokes: old.strokes, undone: old.undone }));
+    sender.commit(newEdit(store, "replace", { strokes: old.strokes, undone: old.undone }),
+                  "kept the drawing from this cell's last run: press Generate");
   };
   look();
   return () => clearTimeout(timer);

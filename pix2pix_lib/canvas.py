@@ -134,6 +134,7 @@ class DoodleCanvas(anywidget.AnyWidget):
     model_name = traitlets.Unicode("").tag(sync=True)
 
     _made_by_cell: dict[str, tuple[str, list]] = {}  # cell id -> (its last execution, the canvases it made)
+    _generated_for = None  # (drawing, model) of the result shown: Generate again would give the same
 
     def __init__(self, generator=None, *, models: dict | None = None, on_generate: Callable | None = None,
                  size: int = 256, mode: str = DEFAULT_MODE, seed: int | None = None, pen_width: int = 4,
@@ -152,7 +153,6 @@ class DoodleCanvas(anywidget.AnyWidget):
                             "model_name": next(iter(choices), ""), "key": uuid.uuid4().hex} | taken | kwargs)
         self.on_generate, self.mode, self.seed = on_generate, mode, seed
         self.last_error: str | None = None  # the traceback of the last failure (status shows one line)
-        self._generated_for = None  # (drawing, model) of the result shown: a second Generate is not needed
         self.status = ("kept the drawing from this cell's last run: press Generate" if taken.get("drawing_png")
                        else "draw, then press Generate" if choices else "draw something")
         self._built = True
@@ -273,7 +273,7 @@ class DoodleCanvas(anywidget.AnyWidget):
     @traitlets.observe("generate_requests", "drawing_png")
     def _on_request(self, change) -> None:
         done = self._generated_for == (self.drawing_png, self.model_name) and self.result_png
-        if change["name"] == "drawing_png" and not (self.live and change["new"]):
+        if change["name"] == "drawing_png" and not (self.live and change["new"] and getattr(self, "_built", False)):
             return
         if done and (self.mode == "eval" or self.seed is not None):  # this very drawing is coloured already
             self.busy = False

@@ -144,15 +144,21 @@ def run_all(page) -> None:
 
 
 def run_in_kernel(page, code: str) -> None:
-    """Execute `code` in the notebook's kernel, as a later cell would (any of the three front ends)."""
-    page.evaluate("""(code) => new Promise((done) => {
+    """Execute `code` in the notebook's kernel, as a later cell would (any of the three front ends).
+
+    Raises with the kernel's error when the code fails.
+    """
+    reply = page.evaluate("""(code) => new Promise((done) => {
+        const said = (content) => done({ status: content.status, error: `${content.ename}: ${content.evalue}` });
         if (window.Jupyter && Jupyter.notebook) {  // classic
-            Jupyter.notebook.kernel.execute(code, { shell: { reply: () => done() } });
+            Jupyter.notebook.kernel.execute(code, { shell: { reply: (msg) => said(msg.content) } });
             return;
         }
         const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-        kernel.requestExecute({ code }).done.then(() => done());
+        kernel.requestExecute({ code }).done.then((msg) => said(msg.content));
     })""", code)
+    if reply["status"] != "ok":
+        raise RuntimeError(f"the kernel could not run {code!r}: {reply['error']}")
 
 
 def draw(page, x0: float, y0: float, strokes) -> None:

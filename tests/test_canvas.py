@@ -166,19 +166,19 @@ def test_a_rerun_takes_over_the_drawing_history_and_model(tiny_g, monkeypatch):
     import pix2pix_lib.canvas as canvas_module
 
     other = build_generator(image_size=32, ngf=4)
-    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-1", "run-1"))
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-take", "run-1"))
     old = DoodleCanvas(tiny_g, models={"other": other}, size=96)
     old.set_state({"edit": edit("add", stroke=STROKE, count=1), "drawing_png": memoryview(drawing_png(96))})
     old.set_state({"edit": edit("add", stroke=STROKE2, count=2)})
     old.set_state({"edit": edit("undo", count=1), "model_name": "other"})
-    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-1", "run-2"))  # Shift+Enter
-    new = DoodleCanvas(tiny_g, models={"other": other}, size=96)
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-take", "run-2"))  # Shift+Enter
+    new = DoodleCanvas(tiny_g, models={"other": other}, size=96, live=True)  # not generating in the constructor
     assert old.comm is None and new.strokes == [STROKE] and new.undone == [STROKE2]
     assert new.drawing_png == old.drawing_png and new.model_name == "other" and new.generator is other
-    assert new.status.startswith("kept the drawing")
+    assert new.status.startswith("kept the drawing") and new.result_png == b""
     new.set_state({"edit": edit("redo", count=2)})  # the history came along
     assert new.strokes == [STROKE, STROKE2] and new.undone == []
-    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-1", "run-3"))
+    monkeypatch.setattr(canvas_module, "_cell_run", lambda: ("cell-take", "run-3"))
     smaller = DoodleCanvas(tiny_g, size=64)  # another size: the strokes would not fit, a new drawing
     assert new.comm is None and smaller.strokes == [] and smaller.drawing_png == b"" and smaller.model_name == "model"
 
