@@ -13,8 +13,8 @@ averages plausible colours into brownish greys (paper section 4.3, Fig. 7).
 
 FID and LPIPS (notebook 06, `evaluate` verb) compare images through pretrained networks. Their
 weights are never downloaded here: each is used only when its file is already on disk (torch's hub
-cache, or the path in $PIX2PIX_FID_WEIGHTS / $PIX2PIX_LPIPS_WEIGHTS); otherwise the metric reads
-"skipped: weights not found at <path>".
+cache, or the path in $PIX2PIX_FID_WEIGHTS / $PIX2PIX_LPIPS_WEIGHTS); otherwise the metric is left
+out of the numbers and `PerceptualMetrics.skipped` says why ("skipped: weights not found at <path>").
 """
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ def evaluate_predictions(predict: Callable[[torch.Tensor], torch.Tensor], batche
 
     `batches` yields dicts with "A" and "B" (a DataLoader over a paired dataset). `predict` is
     a generator in eval mode, or e.g. `lambda a: a` for the copy-the-sketch baseline.
-    `perceptual` (optional) also sees every batch and adds "fid" and "lpips" (a number, or a
-    "skipped: ..." string when its weights are not on disk).
+    `perceptual` (optional) also sees every batch and adds "fid" and "lpips" when it could compute
+    them (why one was not: `perceptual.skipped`). Every value is a number.
     """
     totals: dict[str, float] = {}
     for i, batch in enumerate(batches):
@@ -248,8 +248,8 @@ class PerceptualMetrics:
         lpips_weights: AlexNet file (default: $PIX2PIX_LPIPS_WEIGHTS or the hub cache)
         fid_features:  a custom FID feature extractor instead of Inception (see `build_fid`)
 
-    `status` says, per metric, "ok: <weights>" or "skipped: <why>"; `compute()` returns the value,
-    or that "skipped: ..." string. FID over a few hundred images is biased upwards (it is defined
+    `status` says, per metric, "ok: <weights>" or "skipped: <why>"; `compute()` returns the values of
+    those computed (numbers only), `skipped` why the others were not. FID over a few hundred images is biased upwards (it is defined
     for ~50k): compare FIDs of runs on the same split, never with published numbers.
     """
 
@@ -283,18 +283,17 @@ class PerceptualMetrics:
             self._lpips_sum += float(self._lpips(fake, real, normalize=True).sum())  # (N, 1, 1, 1)
         self._count += fake.shape[0]
 
-    def compute(self) -> dict[str, float | str]:
-        result: dict[str, float | str] = {}
-        for name, status in self.status.items():
-            if status.startswith("skipped"):
-                result[name] = status
-            elif self._count < 2:
-                result[name] = f"skipped: {name} needs at least 2 images, got {self._count}"
-            elif name == "fid":
-                result[name] = float(self._fid.compute())
-            else:
-                result[name] = self._lpips_sum / self._count
-        return result
+    @property
+    def skipped(self) -> dict[str, str]:
+        """{metric: "skipped: why"} for each metric that gets no number."""
+        return {name: status for name, status in self.status.items() if status.startswith("skipped")}
+
+    def compute(self) -> dict[str, float]:
+        """The metrics that could be computed, as numbers (the others: `skipped`)."""
+        for name in [n for n, status in self.status.items() if self._count < 2 and status.startswith("ok")]:
+            self.status[name] = f"skipped: {name} needs at least 2 images, got {self._count}"
+        values = {"fid": lambda: float(self._fid.compute()), "lpips": lambda: self._lpips_sum / self._count}
+        return {name: values[name]() for name in self.status if name not in self.skipped}
 
 
 # --- evaluating a weights file (the `evaluate` verb) -----------------------------------------------
@@ -307,7 +306,6 @@ def evaluate_weights(weights: str | Path, data: str | Path, *, split: str = "val
     The image size comes from the weights' config; the split is read at that size without jitter
     or flips. `max_images` evaluates that many pairs spread evenly over the split.
     """
-
     weights, data = Path(weights), Path(data)
     if not weights.is_file():
         raise FileNotFoundError(f"{shown(weights)}: no such weights file")
@@ -329,32 +327,32 @@ def evaluate_weights(weights: str | Path, data: str | Path, *, split: str = "val
     def perceptual_metrics():
         return PerceptualMetrics(device=device, fid_weights=fid_weights, lpips_weights=lpips_weights) if perceptual else None
 
-    scorer = perceptual_metrics()
+    scorer, baseline_scorer = perceptual_metrics(), perceptual_metrics()
     metrics = evaluate_generator(generator, loader, device=device, perceptual=scorer)
-    baseline = evaluate_predictions(lambda a: a, loader, device=device, perceptual=perceptual_metrics())
+    baseline = evaluate_predictions(lambda a: a, loader, device=device, perceptual=baseline_scorer)
     return {"format": EVALUATION_FORMAT, "weights": str(weights), "data": str(data), "split": split, "images": len(dataset),
             "image_size": size, "metrics": metrics, "baseline": baseline,
+            "skipped": scorer.skipped if scorer is not None else {},
+            "baseline_skipped": baseline_scorer.skipped if baseline_scorer is not None else {},
             "perceptual_status": scorer.status if scorer is not None else {},
             "device": str(device), "torch": torch.__version__}
 
 
-def format_metrics_table(metrics: dict, baseline: dict | None = None) -> str:
-    """A plain-text table: metric | generator | copy-the-sketch; skipped metrics are listed below it."""
-    notes: dict[str, str] = {}
+def format_metrics_table(metrics: dict[str, float], baseline: dict[str, float] | None = None, *,
+                         skipped: dict[str, str] | None = None) -> str:
+    """A plain-text table: metric | generator | copy-the-sketch; skipped metrics ("-") and why, below it."""
+    skipped = {k: v for k, v in (skipped or {}).items() if k not in metrics}
 
-    def cell(key, value) -> str:
-        if isinstance(value, (int, float)):
-            return f"{value:.4f}"
-        notes.setdefault(key, str(value))  # e.g. "skipped: weights not found at ..."
-        return "-"
+    def cell(values: dict, key) -> str:
+        return f"{values[key]:.4f}" if key in values else "-"
 
     rows = [("metric", "generator", "copy-the-sketch")] if baseline is not None else [("metric", "generator")]
-    for key, value in metrics.items():
-        row = (key, cell(key, value))
-        rows.append(row + (cell(key, baseline.get(key, "")),) if baseline is not None else row)
+    for key in [*metrics, *skipped]:
+        row = (key, cell(metrics, key))
+        rows.append(row + (cell(baseline, key),) if baseline is not None else row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines + [f"{key}: {note}" for key, note in notes.items()])
+    return "\n".join(lines + [f"{key}: {why}" for key, why in skipped.items()])
 
 

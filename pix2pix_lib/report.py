@@ -19,14 +19,27 @@ from .metrics import BETTER, badness, is_better
 
 
 def load_results(path: str | Path) -> dict:
-    """The combined results file written by `run_experiments` (checked for its format tag)."""
+    """The combined results file written by `run_experiments` (checked for its format tag).
+
+    Metrics are numbers only; why one is missing is in "skipped" (older files mixed the two: split here).
+    """
     path = Path(path)
     data = read_json(path)
     if data is None:
         raise FileNotFoundError(f"{shown(path)}: no readable results file (run `python -m pix2pix_lib experiments`)")
     if data.get("format") != RESULTS_FORMAT:
         raise ValueError(f"{shown(path)}: not an ablation results file (format {repr(data.get('format'))[:60]})")
+    for record, metrics, skipped in [(v, "metrics", "skipped") for v in data["variants"]] + [(data, "baseline",
+                                                                                             "baseline_skipped")]:
+        numbers, why = split_skipped(record[metrics])
+        record[metrics], record[skipped] = numbers, {**why, **record.get(skipped, {})}
     return data
+
+
+def split_skipped(values: dict) -> tuple[dict[str, float], dict[str, str]]:
+    """(numbers, {metric: why}) of a metrics record; files from before they were kept apart mixed them."""
+    numbers = {k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return numbers, {k: str(v) for k, v in values.items() if k not in numbers}
 
 
 def plot_ablation_grid(grid: Image.Image | str | Path, results: dict, *, width: float = 9.0):
@@ -47,7 +60,7 @@ def plot_ablation_grid(grid: Image.Image | str | Path, results: dict, *, width: 
 def numeric_metrics(results: dict) -> list[str]:
     """Metric names that hold numbers for every variant (FID / LPIPS only when they were computed)."""
     names = list(results["variants"][0]["metrics"])
-    return [m for m in names if all(isinstance(v["metrics"].get(m), (int, float)) for v in results["variants"])]
+    return [m for m in names if all(m in v["metrics"] for v in results["variants"])]
 
 
 def results_markdown(results: dict) -> str:
@@ -65,7 +78,7 @@ def results_markdown(results: dict) -> str:
             lines.append(f"| {v['variant']} | " + " | ".join(f"{v['metrics'][m]:.4f}" for m in metrics) + " |")
         base = results["baseline"]
         lines.append("| *copy the sketch* | " + " | ".join(
-            f"*{base[m]:.4f}*" if isinstance(base.get(m), (int, float)) else "" for m in metrics) + " |")
+            f"*{base[m]:.4f}*" if m in base else "" for m in metrics) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -82,11 +95,11 @@ def plot_ablation_metrics(results: dict, metrics=("l1", "l1_changed", "psnr", "s
             values = [v["metrics"][metric] for v in rows]
             ax.bar(range(len(rows)), values, color=[f"C{i}" for i in range(len(rows))])
             base = results["baseline"].get(metric)
-            if isinstance(base, (int, float)):
+            if base is not None:
                 ax.axhline(base, color="gray", linestyle="--", linewidth=1)
             if metric in ("sharpness", "colourfulness"):
                 ax.axhline(1.0, color="black", linewidth=0.8)
-            low, high = min(values + [base] if isinstance(base, (int, float)) else values), max(values)
+            low, high = min(values + [base] if base is not None else values), max(values)
             pad = (high - low) * 0.25 or abs(high) * 0.05 or 0.01
             ax.set_ylim(max(0.0, low - pad) if low >= 0 else low - pad, high + pad)
             ax.set_xticks(range(len(rows)), [v["variant"] for v in rows], rotation=30, ha="right", fontsize=8)
@@ -128,14 +141,15 @@ def paper_checks(results: dict) -> list[dict]:
     differences of a few percent can be run-to-run noise, so read "agrees" with the difference.
     """
     values = {v["variant"]: v["metrics"] for v in results["variants"]}
+    skipped = {v["variant"]: v.get("skipped", {}) for v in results["variants"]}
     rows = []
     for group, claim, metric, better, worse in PAPER_CLAIMS:
         a, b = values.get(better, {}).get(metric), values.get(worse, {}).get(metric)
         row = {"group": group, "claim": claim, "metric": metric, "expected": f"{better} better than {worse}"}
-        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        if a is None or b is None:
             missing = [n for n in (better, worse) if n not in values]
-            why = (a if isinstance(a, str) else b if isinstance(b, str)
-                   else f"{' and '.join(missing)} not run" if missing else f"no {metric} in these results")
+            why = (skipped.get(better, {}).get(metric) or skipped.get(worse, {}).get(metric)
+                   or (f"{' and '.join(missing)} not run" if missing else f"no {metric} in these results"))
             rows.append(row | {"ours": f"not measured ({why})", "agrees": None, "relative_difference": None})
             continue
         difference = (a - b) / abs(b) if b else math.inf

@@ -146,7 +146,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                               fid_weights=args.fid_weights, lpips_weights=args.lpips_weights)
     print(f"{shown(report['weights'])} on {shown(Path(report['data']) / report['split'])}: {report['images']} pairs at "
           f"{report['image_size']} px ({report['device']})")
-    print(format_metrics_table(report["metrics"], report["baseline"]))
+    print(format_metrics_table(report["metrics"], report["baseline"], skipped=report["skipped"]))
     if args.json:
         if Path(args.json).exists() and (read_json(args.json) or {}).get("format") != EVALUATION_FORMAT:
             raise RefusedError(f"{shown(args.json)}: exists and is not an evaluation report; it is left as it is")
