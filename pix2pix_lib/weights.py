@@ -3,6 +3,8 @@
     generator file   {"format", "card": a GeneratorCard (network settings, sketch style, licence, metrics,
                       source), "state_dict"}; "pix2pix-generator/1" files ({"config", "extra"}) still load,
                       and so does a training checkpoint's generator (train/checkpoint.py has that format)
+    .safetensors     the same weights and card (as metadata) in the safetensors layout: a JSON header, then
+                      raw tensors; read here without the safetensors package, and nothing in it is code
 
 Every `.pt` the library opens goes through `torchfile.load_plain` (the archive inspected, then
 plain tensors only). Then every field is checked against the format's spec below (`check_record`),
@@ -12,6 +14,8 @@ Every error is one line naming the file (files.shown) and what is wrong.
 
 from __future__ import annotations
 
+import json
+import struct
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -181,11 +185,14 @@ def save_generator(path, generator: nn.Module, card: GeneratorCard | dict, *, ha
     """
     card = card if isinstance(card, GeneratorCard) else GeneratorCard.for_config(card)
     check_record(card.to_dict(), CARD, path, "generator card")
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous().clone()
              for k, v in generator.state_dict().items()}
     path = Path(path)
     with atomic_path(path) as tmp:
-        torch.save({"format": WEIGHTS_FORMAT, "card": card.to_dict(), "state_dict": state}, tmp)
+        if path.suffix == SAFETENSORS:
+            Path(tmp).write_bytes(safetensors_bytes(state, {"format": WEIGHTS_FORMAT, "card": json.dumps(card.to_dict())}))
+        else:
+            torch.save({"format": WEIGHTS_FORMAT, "card": card.to_dict(), "state_dict": state}, tmp)
     return path
 
 
@@ -214,7 +221,7 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[nn.Modu
 
 def read_generator(path: Path) -> tuple[dict, GeneratorCard]:
     """(state dict, card) of a weights file of either format or of a checkpoint, every field checked."""
-    data = load_plain(path, "generator weights file")
+    data = read_safetensors(path) if Path(path).suffix == SAFETENSORS else load_plain(path, "generator weights file")
     fmt = data.get("format") if isinstance(data, dict) else None
     if fmt == WEIGHTS_FORMAT:
         check_record(data, GENERATOR_FILE, path, "generator weights file")
@@ -276,7 +283,55 @@ def export_generator(src: str | Path, dst: str | Path, *, half: bool = False, no
 def is_weights_file(path: Path) -> bool:
     """True when `path` is a generator weights file this library wrote (so export may replace it)."""
     try:
-        data = load_plain(path, mmap=True)
+        data = read_safetensors(path) if path.suffix == SAFETENSORS else load_plain(path, mmap=True)
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and data.get("format") in (WEIGHTS_FORMAT, WEIGHTS_FORMAT_V1)  # never a checkpoint: a run's resume state
+
+
+# ----------------------------------------------------------------------------- .safetensors
+# The layout (huggingface/safetensors): 8 bytes little-endian header size, a JSON header {name: {"dtype",
+# "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}, then the tensors' bytes, in order.
+SAFETENSORS = ".safetensors"
+DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}
+MAX_HEADER = 16 * 2**20
+
+
+def safetensors_bytes(state: dict, metadata: dict[str, str]) -> bytes:
+    """A state dict of CPU tensors (DTYPES) and string metadata as one .safetensors file's bytes."""
+    names = {v: k for k, v in DTYPES.items()}
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name, tensor in state.items():
+        blob = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+        header[name] = {"dtype": names[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the tensors start 8-byte aligned
+    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
+
+
+def read_safetensors(path: Path) -> dict:
+    """A .safetensors generator file as {"format", "card", "state_dict"}; refused in one line when the layout
+    is broken (header, offsets that overlap, leave gaps or run past the file, unknown dtypes, no card)."""
+    raw = Path(path).read_bytes()
+    where = f"{shown(path)}: not a usable .safetensors generator file"
+    try:
+        size = struct.unpack("<Q", raw[:8])[0]
+        if not 0 < size <= min(MAX_HEADER, len(raw) - 8):
+            raise ValueError(f"a header of {size} bytes")
+        header = json.loads(raw[8:8 + size])
+        metadata = header.pop("__metadata__", {})
+        state, body, end = {}, memoryview(raw)[8 + size:], 0
+        for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
+            begin, stop = entry["data_offsets"]
+            dtype, shape = DTYPES[entry["dtype"]], [int(n) for n in entry["shape"]]
+            count = int(torch.Size(shape).numel())
+            if begin != end or stop - begin != count * dtype.itemsize or stop > len(body) or min(shape, default=0) < 0:
+                raise ValueError(f"'{shown(name)[:60]}' has offsets {begin}..{stop} that do not fit its shape")
+            state[name] = torch.frombuffer(bytearray(body[begin:stop]), dtype=dtype).reshape(shape) if count \
+                else torch.zeros(shape, dtype=dtype)
+            end = stop
+        return {"format": metadata.get("format"), "card": json.loads(metadata["card"]), "state_dict": state}
+    except (ValueError, KeyError, TypeError, AttributeError, struct.error) as err:
+        raise ValueError(f"{where} ({type(err).__name__}: {str(err)[:120]})") from None

@@ -303,3 +303,29 @@ def test_the_sketch_style_survives_export_and_bad_styles_are_ignored(tiny_pairs,
         assert (steps["normalized"] < 0.5).any()  # the default style: a drawing, not a blank or a crash
     photos = [np.random.default_rng(i).random((64, 64)) * 0.6 for i in range(4)]  # grey noise, no line art
     assert pre.measure_sketch_style(photos) is None
+
+
+def test_a_generator_travels_as_safetensors_with_its_card(tmp_path, tiny_g):
+    import json
+    import struct
+
+    card = weights.GeneratorCard.for_config(TrainConfig(image_size=32, ngf=4).to_dict(), epoch=3, note="shared",
+                                            sketch_style={"stroke_width_at_256": 2.0, "fill": 0.9},
+                                            licence={"license": "CC BY-SA 4.0"}, metrics={"l1": 0.25})
+    pt = weights.save_generator(tmp_path / "g.pt", tiny_g, card)
+    st = weights.save_generator(tmp_path / "g.safetensors", tiny_g, card)
+    raw = st.read_bytes()  # the standard layout: header size, JSON header with the card as metadata, tensors
+    header = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+    assert json.loads(header["__metadata__"]["card"])["note"] == "shared" and "encoder.0.0.weight" in header
+    g_pt, card_pt = weights.load_generator(pt)
+    g_st, card_st = weights.load_generator(st)
+    assert card_st == card_pt == card
+    assert all(torch.equal(a, b) for a, b in zip(g_pt.state_dict().values(), g_st.state_dict().values()))
+    assert main(["export", str(pt), "-o", str(tmp_path / "half.safetensors"), "--half"]) == 0
+    assert weights.load_generator(tmp_path / "half.safetensors")[1].source == str(pt)
+    (tmp_path / "bad.safetensors").write_bytes(raw[:8] + raw[8:40].replace(b"{", b"[") + raw[40:])
+    with pytest.raises(ValueError, match="bad.safetensors: not a usable .safetensors generator file"):
+        weights.load_generator(tmp_path / "bad.safetensors")
+    (tmp_path / "short.safetensors").write_bytes(raw[:-16])  # the last tensor runs past the end
+    with pytest.raises(ValueError, match="short.safetensors: not a usable"):
+        weights.load_generator(tmp_path / "short.safetensors")
