@@ -116,6 +116,7 @@ def test_nbgrader_release_autograde_scores_right_full_and_wrong_less(tmp_path, m
     text = json.dumps(released)
     assert "BEGIN SOLUTION" not in text and "raise NotImplementedError()" in text
     assert "inspect.getsource(p2p.models.DownBlock)" in text  # still there, after the check
+    assert "## Questions" in text and "Model answers" not in text  # the questions go out, their answers do not
 
     source = json.loads((root / "source" / "ps1" / NOTEBOOK).read_text())
     wrong = json.loads(json.dumps(source))
