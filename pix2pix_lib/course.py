@@ -183,17 +183,21 @@ def settings(lesson: str, root: str | Path | None = None) -> Settings:
     raise ValueError(f"no lesson {lesson!r}: the notebooks are 01 to 07")
 
 
+PRECISION_WORDS = {"bf16": "bf16 autocast", "fp16": "fp16 autocast with a gradient scaler", "fp32": "fp32"}
+
+
 def machine(config: TrainConfig | None = None) -> str:
-    """One line: the device and numeric precision a notebook runs on (a config's, else the defaults)."""
-    config = config or TrainConfig()
-    device = select_device(config.device)
-    precision = config.precision if config.precision != "auto" else auto_precision(device)
+    """One line: the device a notebook runs on and the numeric precision of its training (a config's)."""
+    device = select_device(config.device if config is not None else "auto")
+    auto = auto_precision(device)
     where = f"{device.type}" + (f" ({os.cpu_count()} cores)" if device.type == "cpu" else "")
-    why = {"bf16": "bf16 autocast", "fp16": "fp16 autocast with a gradient scaler",
-           "fp32": "fp32" + (" (this CPU has no native bf16: training runs in full precision, "
-                             "about 1.4x slower than on a CPU with bf16)" if device.type == "cpu" else "")}[precision]
-    mode = " | fast mode (PIX2PIX_FAST=1): tiny sizes, the same code" if fast_mode() else ""
-    return f"runs on {where}, precision {why}{mode}"
+    if config is None:  # a notebook that trains no run: its own computations are plain fp32
+        text = f"runs on {where} in fp32; a training run here would use {PRECISION_WORDS[auto]} (precision='auto')"
+    else:
+        text = f"runs on {where}; its training uses {PRECISION_WORDS[auto if config.precision == 'auto' else config.precision]}"
+    if device.type == "cpu" and auto == "fp32":
+        text += " (this CPU has no native bf16: training runs in fp32, about 1.4x slower than with it)"
+    return text + (" | fast mode (PIX2PIX_FAST=1): tiny sizes, the same code" if fast_mode() else "")
 
 
 def keep_on_drive(folder: str | Path = "/content/drive/MyDrive/pix2pix-course") -> Path:

@@ -127,13 +127,17 @@ def test_settings_are_values_the_full_course_or_tiny_in_fast_mode(tmp_path, monk
 
 
 def test_machine_says_device_and_precision(monkeypatch):
+    from pix2pix_lib import runtime
     from pix2pix_lib.config import TrainConfig
 
     monkeypatch.setenv("PIX2PIX_FAST", "0")
-    assert course.machine(TrainConfig(device="cpu", precision="bf16")) .startswith("runs on cpu (")
-    assert "precision bf16 autocast" in course.machine(TrainConfig(device="cpu", precision="bf16"))
-    line = course.machine(TrainConfig(device="cpu", precision="fp32"))
-    assert "precision fp32" in line and "no native bf16" in line and "fast mode" not in line
+    assert course.machine(TrainConfig(device="cpu", precision="bf16")).startswith("runs on cpu (")
+    assert "its training uses bf16 autocast" in course.machine(TrainConfig(device="cpu", precision="bf16"))
+    assert "its training uses fp32" in course.machine(TrainConfig(device="cpu", precision="fp32"))
+    monkeypatch.setattr(course, "auto_precision", lambda device: "fp32")  # a laptop without native bf16
+    line = course.machine()
+    assert "in fp32; a training run here would use fp32" in line and "no native bf16" in line and "fast mode" not in line
+    monkeypatch.setattr(course, "auto_precision", runtime.auto_precision)
     monkeypatch.setenv("PIX2PIX_FAST", "1")
     assert "fast mode" in course.machine(TrainConfig(device="cpu"))
 
