@@ -30,8 +30,10 @@ VERDICTS = "verdicts"
 # What fit writes in a run folder (patterns, one per depth): listed in its marker (files.mark_ours).
 # Exact shapes (epoch_005.png, epoch_1000.png), so a user's epoch_002_annotated.png is not taken for ours.
 _EPOCH = ("epoch_[0-9][0-9][0-9]", "epoch_[0-9][0-9][0-9][0-9]")
-RUN_WRITES = (CHECKPOINT, LAST_GENERATOR, BEST_GENERATOR, LOG, STEPS, "samples", VERDICTS,
-              *(f"samples/{e}.png" for e in _EPOCH), *(f"{VERDICTS}/{e}.pt" for e in _EPOCH))
+TENSORBOARD = "tensorboard"  # train --tensorboard: its event files
+RUN_WRITES = (CHECKPOINT, LAST_GENERATOR, BEST_GENERATOR, LOG, STEPS, "samples", VERDICTS, TENSORBOARD,
+              *(f"samples/{e}.png" for e in _EPOCH), *(f"{VERDICTS}/{e}.pt" for e in _EPOCH),
+              f"{TENSORBOARD}/events.out.tfevents.*")
 
 
 # What an experiment run folder held before the marker existed (run_key.txt is the experiments' own).

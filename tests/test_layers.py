@@ -30,7 +30,8 @@ LAYERS = [
 ]
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 # Imports allowed inside functions: optional or heavy stacks a plain training run must not need.
-LOCAL_IMPORTS_ALLOWED = {"anywidget", "ipywidgets", "IPython", "torch_fidelity", "torchmetrics.image.fid", "kaggle"}
+LOCAL_IMPORTS_ALLOWED = {"anywidget", "ipywidgets", "IPython", "torch_fidelity", "torchmetrics.image.fid", "kaggle",
+                         "torch.utils.tensorboard"}
 
 
 def _module_name(path: Path) -> str:

@@ -74,3 +74,56 @@ def test_a_failed_start_leaves_no_run_folder_behind(tiny_pairs, tmp_path):
     with pytest.raises(ValueError, match="broken.png"):
         fit(TrainConfig(**TINY, epochs=1, epochs_decay=0), tiny_pairs, mine, progress=False)
     assert mine.is_dir()
+
+
+def test_tensorboard_logs_the_run_or_is_refused_in_one_line_without_its_package(tiny_pairs, tmp_path, capsys):
+    import importlib.util
+
+    args = ["train", "--data", str(tiny_pairs), "--out", str(tmp_path / "run"), "--image-size", "32", "--ngf", "8",
+            "--ndf", "8", "--patch-size", "16", "--batch-size", "2", "--precision", "fp32", "--epochs", "1",
+            "--epochs-decay", "0", "--n-samples", "2", "--precise-bn-batches", "1", "--quiet", "--tensorboard"]
+    if importlib.util.find_spec("tensorboard") is None:
+        assert cli.main(args) == 2
+        err = capsys.readouterr().err
+        assert "pip install tensorboard" in err and "Traceback" not in err and not (tmp_path / "run").exists()
+        pytest.skip("the tensorboard package is not installed: only its refusal was checked")
+    assert cli.main(args) == 0
+    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 1000  # the scalars and the sample grid
+
+
+def test_the_tensorboard_log_writes_losses_metrics_and_the_grid(tiny_pairs, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from pix2pix_lib.train.tensorboard import TensorBoardLog
+
+    written = []
+
+    class SummaryWriter:  # records what torch.utils.tensorboard's writer would be asked to write
+        def __init__(self, log_dir):
+            written.append(("dir", log_dir))
+
+        def add_scalar(self, tag, value, step):
+            written.append((tag, float(value), step))
+
+        def add_image(self, tag, image, step, dataformats):
+            written.append((tag, image.shape, step, dataformats))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            written.append(("closed",))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=SummaryWriter))
+    log = TensorBoardLog(tmp_path / "run" / "tensorboard")
+    fit(TrainConfig(**TINY, epochs=1, epochs_decay=0), tiny_pairs, tmp_path / "run", progress=False,
+        report_seconds=0, on_progress=log, on_epoch_end=log)
+    log.close()
+    tags = [entry[0] for entry in written]
+    assert tags[0] == "dir" and written[0][1] == str(tmp_path / "run" / "tensorboard") and tags[-1] == "closed"
+    assert [e[2] for e in written if e[0] == "loss/G_L1"] == [1, 2, 3, 4]  # every progress report, by step
+    assert {"val/l1", "val/psnr", "epoch_loss/D_real", "speed/images_per_s"} <= set(tags)
+    image = next(e for e in written if e[0].startswith("samples"))
+    assert image[1] == (2 * 32 + 3 * 2, 3 * 32 + 4 * 2, 3) and image[2:] == (4, "HWC")

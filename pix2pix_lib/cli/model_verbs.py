@@ -17,6 +17,7 @@ from ..metrics import (EVALUATION_FORMAT, FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPI
 from ..report import checks_markdown, paper_checks, results_markdown
 from ..runtime import rank_and_world
 from ..train.distributed import join_torchrun, leave_torchrun
+from ..train.tensorboard import TensorBoardLog
 from .. import runs, train, weights  # as modules: train.fit and weights.SHIPPED_WEIGHTS are looked up when a verb runs
 from ..weights import export_generator, load_generator, read_generator
 
@@ -49,6 +50,9 @@ def add_train(subparsers) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="leave out pair files that fail the check made before the first step, instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bars (one line per epoch remains)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log losses, validation metrics and sample grids for TensorBoard into --out/tensorboard "
+                        "(needs the tensorboard package; then: tensorboard --logdir <out>)")
     for f in dataclasses.fields(TrainConfig):
         kind = {"bool": _parse_bool, "int": int, "float": float}.get(str(f.type).split(" |")[0], str)
         if str(f.type).startswith("int | None"):
@@ -61,14 +65,17 @@ def add_train(subparsers) -> None:
 def run_train(args) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
+    board = TensorBoardLog(Path(args.out) / runs.TENSORBOARD) if args.tensorboard else None  # refused here if absent
     # Without --preset the options change the run's own settings when resuming, else the quick preset (fit's rule).
     config = join_torchrun(preset(args.preset, **overrides) if args.preset else overrides)  # torchrun: a device each
     resume_from = args.resume if args.resume not in (True, False) else None  # --resume CHECKPOINT (or its folder)
     try:
         train.fit(config, args.data, args.out, resume=args.resume is True, resume_from=resume_from,
-                  progress=not args.quiet, skip_bad=args.skip_bad)
+                  progress=not args.quiet, skip_bad=args.skip_bad, on_epoch_end=board, on_progress=board)
     finally:
         leave_torchrun()
+        if board is not None:
+            board.close()
     best = Path(args.out) / runs.BEST_GENERATOR  # of this folder's epochs (a copied checkpoint's best stays there)
     if rank_and_world()[0] == 0 and best.is_file():
         card = read_generator(best)[1]

@@ -17,7 +17,7 @@ from ..data.paired import load_rgb, split_pair_array
 from ..files import OWNER_MARKER, DiskFullError, RefusedError, atomic_path, is_ours, read_json, shown
 from ..imaging import make_sample_grid, save_image_atomic
 from ..preprocess import measure_sketch_style
-from ..runs import BEST_GENERATOR, CHECKPOINT, LAST_GENERATOR, LOG, STEPS, VERDICTS, read_log, write_log
+from ..runs import BEST_GENERATOR, CHECKPOINT, LAST_GENERATOR, LOG, STEPS, TENSORBOARD, VERDICTS, read_log, write_log
 from ..weights import GeneratorCard, save_generator
 from .checkpoint import save_checkpoint
 
@@ -90,7 +90,7 @@ def remove_killed_writes(out_dir: Path) -> list[Path]:
 def remove_unstarted_run(out_dir: Path) -> None:
     """After a start that failed (bad data, Ctrl-C in the first epoch): remove the run folder `fit` made,
     when it holds nothing but what the start wrote (its marker, empty sub-folders). Anything else stays."""
-    ours = {OWNER_MARKER, ".lock", "samples", VERDICTS}
+    ours = {OWNER_MARKER, ".lock", "samples", VERDICTS, TENSORBOARD}
     if not out_dir.is_dir() or out_dir.is_symlink():
         return
     entries = list(out_dir.iterdir())
