@@ -329,3 +329,26 @@ def test_a_generator_travels_as_safetensors_with_its_card(tmp_path, tiny_g):
     (tmp_path / "short.safetensors").write_bytes(raw[:-16])  # the last tensor runs past the end
     with pytest.raises(ValueError, match="short.safetensors: not a usable"):
         weights.load_generator(tmp_path / "short.safetensors")
+
+
+def test_export_onnx_matches_pytorch_or_is_refused_in_one_line_without_onnx(tmp_path, tiny_g, capsys):
+    import importlib.util
+
+    path = weights.save_generator(tmp_path / "g.pt", tiny_g, TrainConfig(image_size=32, ngf=4).to_dict())
+    args = ["export", str(path), "-o", str(tmp_path / "g.onnx"), "--onnx"]
+    if importlib.util.find_spec("onnx") is None:
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "pip install onnx" in err and "Traceback" not in err and not (tmp_path / "g.onnx").exists()
+        pytest.skip("the onnx package is not installed: only the refusal was checked")
+    assert main(args) == 0 and (tmp_path / "g.onnx").stat().st_size > 1000
+    assert main(args) == 2  # never replaced
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime is not installed: the graph was written, not run")
+    import onnxruntime
+
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    session = onnxruntime.InferenceSession(str(tmp_path / "g.onnx"))
+    with torch.no_grad():
+        expected = weights.load_generator(path)[0](x).numpy()
+    assert np.abs(session.run(["image"], {"sketch": x.numpy()})[0] - expected).max() < 1e-4

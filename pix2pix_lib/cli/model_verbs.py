@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import dataclasses
 from pathlib import Path
 
+import torch
+
 from ..config import PRESET_ALIASES, PRESETS, TrainConfig, describe_field, preset
 from ..experiments import BUDGET_IMAGES, VARIANTS, base_config, run_experiments, select_variants
-from ..files import RefusedError, read_json, shown, write_json_atomic
+from ..files import RefusedError, atomic_path, read_json, shown, write_json_atomic
 from ..generate import DEFAULT_MODE, MODES, colorize_file, plan_outputs
 from ..preprocess import check_stroke_width
 from ..metrics import (EVALUATION_FORMAT, FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPIPS_WEIGHTS_ENV, LPIPS_WEIGHTS_FILE,
@@ -131,9 +134,30 @@ def add_generate(subparsers) -> None:
 
 
 def run_export(args) -> int:
-    out = export_generator(args.weights, args.output, half=args.half, note=args.note)
+    if args.onnx and (args.half or args.note):
+        raise ValueError("--onnx writes the network alone, in fp32: drop --half and --note")
+    out = export_onnx(args.weights, args.output) if args.onnx else \
+        export_generator(args.weights, args.output, half=args.half, note=args.note)
     print(f"{shown(args.weights)} -> {shown(out)} ({out.stat().st_size / 1e6:.1f} MB{', fp16' if args.half else ''})")
     return 0
+
+
+def export_onnx(src: str | Path, dst: str | Path) -> Path:
+    """The generator as an ONNX graph for deployment: eval mode (what `colorize` runs), input "sketch"
+    (N, 3, S, S) in [-1, 1] after preprocessing, output "image" in [-1, 1]. Needs the onnx package."""
+    dst = Path(dst)
+    if dst.suffix != ".onnx":
+        raise ValueError(f"{shown(dst)}: --onnx writes an .onnx file; give -o a name ending in .onnx")
+    if dst.exists():
+        raise RefusedError(f"{shown(dst)}: exists; it is left as it is (choose another -o, or move it away)")
+    if importlib.util.find_spec("onnx") is None:
+        raise RuntimeError("--onnx needs the onnx package (pip install onnx; onnxruntime to run the result)")
+    generator, card = load_generator(src)
+    sketch = torch.zeros(1, card.network.get("in_channels", 3), card.image_size, card.image_size)
+    with atomic_path(dst) as tmp:
+        torch.onnx.export(generator, (sketch,), str(tmp), input_names=["sketch"], output_names=["image"],
+                          dynamic_axes={"sketch": {0: "batch"}, "image": {0: "batch"}}, opset_version=17, dynamo=False)
+    return dst
 
 
 def add_export(subparsers) -> None:
@@ -144,6 +168,8 @@ def add_export(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="the weights file to write")
     p.add_argument("--half", action="store_true", help="store fp16 tensors (half the size; loaded as fp32)")
     p.add_argument("--note", default=None, help="free text stored with the weights (e.g. the licence)")
+    p.add_argument("--onnx", action="store_true",
+                   help="write an ONNX graph (-o NAME.onnx) for ONNX Runtime and other deployments (needs onnx)")
     p.set_defaults(func=run_export)
 
 
