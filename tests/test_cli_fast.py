@@ -122,3 +122,31 @@ def test_type_checkers_see_the_front_door():
     assert modules == {p.stem for p in (ROOT / "pix2pix_lib").glob("*.py") if not p.stem.startswith("_")} | \
         {p.parent.name for p in (ROOT / "pix2pix_lib").glob("*/__init__.py")}
     assert (ROOT / "pix2pix_lib" / "py.typed").is_file()
+
+
+# CLI polish (issue #24 §2) that needs changes in cli/model_verbs.py and config.py, which are
+# another helper's files: requested there. Strict: when it lands, these pass and the mark must go.
+POLISH_PENDING = pytest.mark.xfail(strict=True, reason="requested change in cli/model_verbs.py / config.py")
+
+
+def _train_help() -> str:
+    return " ".join(cli.build_parser("train")._subparsers._group_actions[0].choices["train"].format_help().split())
+
+
+@POLISH_PENDING
+def test_a_bad_boolean_says_expected_true_false(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--data", "d", "--out", "o", "--flip", "maybe"])
+    err = capsys.readouterr().err
+    assert "expected true/false" in err and "_parse_bool" not in err
+
+
+@POLISH_PENDING
+def test_string_options_show_their_choices_and_not_the_deprecated_preset():
+    text = _train_help()
+    assert "--norm {batch,instance}" in text and "--gan-mode {vanilla,lsgan}" in text
+    assert "seed" not in text.split("--preset", 1)[1].split("}", 1)[0]
+
+
+def test_help_texts_do_not_say_here_about_one_machine():
+    assert " here" not in _train_help()
