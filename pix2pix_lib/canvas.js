@@ -440,7 +440,13 @@ function buildViewSync({ model, store, root, toolbar: t, surface, status }) {
     t.picker.hidden = names.length < 2;
   }
   const showStatus = () => { status.textContent = store.gone || model.get("status"); };
-  const onEdit = () => { applyEdit(store, model.get("edit")); surface.redraw(store.strokes); showControls(); };
+  let shown = -1; // the store's version this view shows: an echo of its own stroke repaints nothing
+  const onEdit = () => {
+    applyEdit(store, model.get("edit"));
+    if (shown !== store.version) surface.redraw(store.strokes);
+    shown = store.version;
+    showControls();
+  };
   const handlers = [
     ...["tool", "pen_width", "eraser_width", "live", "busy"].map((n) => [n, showControls]),
     ["edit", onEdit], ["background_png", () => surface.showBackground(() => store.strokes)],
