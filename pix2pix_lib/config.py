@@ -16,9 +16,10 @@ def fast_mode() -> bool:
     return os.environ.get("PIX2PIX_FAST", "") not in ("", "0", "false", "False")
 
 
-def setting(default, help: str):
-    """A TrainConfig field with its meaning (and where its default comes from), shown by `train --help`."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def setting(default, help: str, choices: tuple[str, ...] | None = None):
+    """A TrainConfig field with its meaning (and where its default comes from), shown by `train --help`;
+    `choices`: the only values a string setting takes (--help lists them)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass
@@ -27,17 +28,18 @@ class TrainConfig:
     image_size: int = setting(256, "paper: 256x256 crops")
     load_size: int | None = setting(None, "jitter: resize to this, random-crop image_size (None: 286/256 * size)")
     flip: bool = setting(True, "paper: random mirroring")
-    direction: str = setting("AtoB", 'A (sketch) -> B (colour); "BtoA" swaps the halves')
-    augment: str = setting("none", '"doodle": hand-drawn-looking sketches (see data/sketch_augment.py)')
+    direction: str = setting("AtoB", 'A (sketch) -> B (colour); "BtoA" swaps the halves', ("AtoB", "BtoA"))
+    augment: str = setting("none", '"doodle": hand-drawn-looking sketches (see data/sketch_augment.py)',
+                           ("none", "doodle"))
     # --- networks
     ngf: int = setting(64, "paper: 64 generator filters in the first layer")
     ndf: int = setting(64, "paper: 64 discriminator filters in the first layer")
-    norm: str = setting("batch", 'paper: batch norm ("instance" also works, see the reference)')
+    norm: str = setting("batch", 'paper: batch norm ("instance" also works, see the reference)', ("batch", "instance"))
     patch_size: int = setting(70, "paper: 70x70 PatchGAN (1, 16, 70 or 286)")
     skips: bool = setting(True, "U-Net (True) or the encoder-decoder ablation (False)")
     dropout: bool = setting(True, "paper: dropout as the noise z")
     # --- objective
-    gan_mode: str = setting("vanilla", 'paper: BCE cGAN; "lsgan" also in the reference')
+    gan_mode: str = setting("vanilla", 'paper: BCE cGAN; "lsgan" also in the reference', ("vanilla", "lsgan"))
     lambda_l1: float = setting(100.0, "paper: lambda = 100")
     use_gan: bool = setting(True, 'False: the "L1 only" ablation')
     conditional_d: bool = setting(True, "paper: D sees the pair (A, B); False: D sees B alone, the paper's "
@@ -55,7 +57,8 @@ class TrainConfig:
                                               "None: no limit")
     # --- machinery
     precision: str = setting("auto", "\"auto\": bf16 on CUDA (fp16 + scaler on old GPUs) and on CPUs with native bf16 "
-                                     "(measured 1.4x faster on a 2-core CPU, val L1 within 1.2% of fp32), else fp32; or name one")
+                                     "(measured 1.4x faster on a 2-core CPU, val L1 within 1.2% of fp32), else fp32; or name one",
+                             ("auto", "fp32", "bf16", "fp16"))
     channels_last: bool = setting(False, "memory layout; helps on CUDA tensor cores, not on CPU")
     compile: bool = setting(False, "torch.compile: slower on a 2-core CPU, try on a GPU")
     device: str = setting("auto", '"auto": CUDA, then Apple MPS, then CPU')

@@ -1,14 +1,12 @@
-"""Where and how the networks run: device, precision, the process's rank, the machine, the logs.
+"""Where and how the networks run: device, precision, the process's rank, and the machine.
 
 Small facts that training, generation, evaluation and the benchmarks all need, kept below them.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
-import sys
 from pathlib import Path
 
 import torch
@@ -72,19 +70,3 @@ def hardware_info(device: torch.device) -> dict:
     else:
         info["summary"] = f"{cpu}, {info['torch_threads']} torch threads ({os.cpu_count()} CPU cores), no GPU"
     return info
-
-
-class PrintHandler(logging.Handler):
-    """Log records printed to whatever sys.stdout is when they happen (one line each)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print(self.format(record), file=sys.stdout if record.levelno < logging.WARNING else sys.stderr)
-
-
-
-def print_library_logs() -> None:
-    # The library reports through `logging` (one line per epoch, skipped files); a command prints it.
-    logger = logging.getLogger("pix2pix_lib")
-    if not any(isinstance(h, PrintHandler) for h in logger.handlers):
-        logger.addHandler(PrintHandler())
-    logger.setLevel(logging.INFO)

@@ -31,7 +31,7 @@ DEVICE_HELP = "auto (default: CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:1
 def _parse_bool(text: str) -> bool:
     words = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
     if text.lower() not in words:
-        raise ValueError(f"expected true/false, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")  # argparse names the option
     return words[text.lower()]
 
 
@@ -41,7 +41,7 @@ def add_train(subparsers) -> None:
         description="Train pix2pix on a folder of A|B pairs (<data>/train, <data>/val). Every field of "
                     "the preset can be overridden, e.g. --image-size 64 --lr-g 1e-4. Writes samples/, "
                     "log.csv, generator.pt, best_generator.pt and checkpoint.pt to --out.")
-    p.add_argument("--preset", choices=sorted([*PRESETS, *PRESET_ALIASES]), default=None,
+    p.add_argument("--preset", type=_preset_name, metavar="{" + ",".join(sorted(PRESETS)) + "}", default=None,
                    help="starting settings: paper (256 px, batch 1), original (batch 4, lr G 1e-4, lr D 5e-5), "
                         "quick (128 px, small nets, bf16 where the CPU has it; ~10 min on a 2-core CPU). "
                         "Default: quick, or with --resume the run's own settings")
@@ -61,8 +61,15 @@ def add_train(subparsers) -> None:
         if str(f.type).startswith("int | None"):
             kind = int
         p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
-                       help=describe_field(f.name).replace("%", "%%"))  # argparse formats with %
+                       choices=f.metadata["choices"], help=describe_field(f.name).replace("%", "%%"))  # % formats
     p.set_defaults(func=run_train)
+
+
+def _preset_name(name: str) -> str:
+    """A preset's name, or a deprecated alias (preset() warns about it): the help lists only the current names."""
+    if name not in PRESETS and name not in PRESET_ALIASES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(sorted(PRESETS))}, got {name!r}")
+    return name
 
 
 def run_train(args) -> int:
