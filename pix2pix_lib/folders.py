@@ -314,16 +314,22 @@ PACKAGE_DIR = Path(__file__).resolve().parent  # .../pix2pix_lib
 def default_data_dir() -> Path:
     """The folder datasets go to by default.
 
-    In order: the environment variable ``PIX2PIX_DATA_DIR`` if set; the repository's ``data/``
-    folder when the package sits in a checkout (its parent holds ``data/README.md`` and
-    ``pyproject.toml``); otherwise the user's cache folder (an installed package must not write into
-    site-packages), as the platform names it: ``$XDG_CACHE_HOME/pix2pix-course/data`` or
-    ``~/.cache/pix2pix-course/data`` on Linux, ``~/Library/Caches/pix2pix-course/data`` on macOS,
-    ``%LOCALAPPDATA%\\pix2pix-course\\Cache\\data`` on Windows.
+    In order: the environment variable ``PIX2PIX_DATA_DIR`` if set; ``data/`` in the course folder
+    made by ``python -m pix2pix_lib notebooks DIR`` that holds the current folder (a pip-installed
+    course keeps its data beside its runs); the repository's ``data/`` folder when the package sits
+    in a checkout (its parent holds ``data/README.md`` and ``pyproject.toml``); otherwise the user's
+    cache folder (an installed package must not write into site-packages), as the platform names it:
+    ``$XDG_CACHE_HOME/pix2pix-course/data`` or ``~/.cache/pix2pix-course/data`` on Linux,
+    ``~/Library/Caches/pix2pix-course/data`` on macOS, ``%LOCALAPPDATA%\\pix2pix-course\\Cache\\data``
+    on Windows.
     """
     env = os.environ.get("PIX2PIX_DATA_DIR")
     if env:
         return Path(env).expanduser()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):  # course.py's test for a copied course, which it cannot import
+        if (read_json(folder / ".made-by-pix2pix_lib") or {}).get("kind") == "course":
+            return folder / "data"
     repo = PACKAGE_DIR.parent
     if (repo / "data" / "README.md").is_file() and (repo / "pyproject.toml").is_file():
         return repo / "data"

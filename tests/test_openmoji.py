@@ -171,6 +171,11 @@ def test_default_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     if sys.platform.startswith("linux"):
         assert default_data_dir() == tmp_path / "xdg" / "pix2pix-course" / "data"
+    # A pip-installed course (`notebooks DIR`) keeps its data in DIR, as its runs: from anywhere inside it.
+    from pix2pix_lib.course import copy_course
+    course = copy_course(tmp_path / "my-course")
+    monkeypatch.chdir(course / "notebooks")
+    assert default_data_dir() == course / "data"
 
 
 def test_cli_build_openmoji(tmp_path, capsys):
