@@ -82,6 +82,8 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
     Applied layer by layer (not to every parameter), so norm scales start near 1, not near 0.
     """
     for m in module.modules():
+        if getattr(getattr(m, "weight", None), "is_meta", False):
+            continue  # no values to set yet (a network built to be loaded); and init on meta imports torch._dynamo
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 
 import torch
 from torch import nn
@@ -66,7 +67,8 @@ def output_problem(generator: nn.Module, state: dict) -> str | None:
     was_training = generator.training
     generator.eval()
     # A compiled generator (TrainConfig.compile) runs eagerly here: one pass is not worth a compile.
-    stance = getattr(torch.compiler, "set_stance", None)  # torch >= 2.6
+    # Only a loaded torch._dynamo can have compiled it (importing it costs over a second).
+    stance = getattr(torch.compiler, "set_stance", None) if "torch._dynamo" in sys.modules else None
     eager = stance("force_eager") if stance else contextlib.nullcontext()
     try:
         with eager:
