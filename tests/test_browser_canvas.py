@@ -52,7 +52,7 @@ def dump_state(path="state.json"):
         "strokes": canvas.strokes, "undone": len(canvas.undone), "status": canvas.status,
         "busy": canvas.busy, "result": len(canvas.result_png), "background": len(canvas.background_png),
         "dark_pixels": None if drawing is None else int((np.asarray(drawing.convert("L")) < 128).sum()),
-        "requests": canvas.generate_requests, "key": canvas.key, "pen_width": canvas.pen_width,
+        "requests": canvas.generate_requests, "key": getattr(canvas, "key", id(canvas)), "pen_width": canvas.pen_width,
         "model": canvas.model_name, "earlier_open": sum(c.comm is not None for c in earlier),
     }))
 
@@ -536,8 +536,6 @@ def test_keyboard_on_the_controls_and_the_canvas(lab_or_classic, any_page):
     active_cell = ("() => window.Jupyter && Jupyter.notebook ? Jupyter.notebook.get_selected_index()"
                    " : window.jupyterapp.shell.currentWidget.content.activeCellIndex")
     root = page.locator(".doodle-canvas").first
-    assert root.get_attribute("role") == "group" and root.get_attribute("aria-label")
-    assert "draw" in root.locator("canvas.doodle-drawing").get_attribute("aria-label")
 
     # Arrow keys move the width slider and the model picker, not the notebook's selected cell.
     root.locator("input.doodle-width").focus()
@@ -563,7 +561,10 @@ def test_keyboard_on_the_controls_and_the_canvas(lab_or_classic, any_page):
     page.keyboard.press("Control+z")
     assert kernel_state(page, server, until=lambda s: not s["strokes"])["strokes"] == []
 
-    # The focus ring (a dashed outline) is not the active tool's mark (a bar underneath).
+    # Screen readers hear what the canvas is; the focus ring (a dashed outline) is not the active
+    # tool's mark (a bar underneath).
+    assert root.get_attribute("role") == "group" and root.get_attribute("aria-label")
+    assert "draw" in root.locator("canvas.doodle-drawing").get_attribute("aria-label")
     root.focus()
     page.keyboard.press("Tab")  # onto the Pen button, the active tool
     page.keyboard.press("Tab")  # onto Eraser
