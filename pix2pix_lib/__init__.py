@@ -65,7 +65,7 @@ _FRONT_DOOR = {
     "TrainingState": "train", "fit": "train", "evaluate_generator": "metrics",
     # generation (notebook 05); the canvas needs Jupyter's widget stack, a headless GPU box does not
     "preprocess_sketch": "preprocess", "colorize": "generate", "load_generator": "weights",
-    "save_generator": "weights", "SHIPPED_WEIGHTS": "weights", "DoodleCanvas": "canvas",
+    "save_generator": "weights", "GeneratorCard": "weights", "SHIPPED_WEIGHTS": "weights", "DoodleCanvas": "canvas",
     # pictures
     "tensor_to_pil": "imaging", "pil_to_tensor": "imaging", "show_images": "viz",
 }

@@ -20,7 +20,8 @@ from .models import (GANLoss as GANLoss, PatchDiscriminator as PatchDiscriminato
 from .preprocess import preprocess_sketch as preprocess_sketch
 from .train import TrainingState as TrainingState, fit as fit
 from .viz import show_images as show_images
-from .weights import SHIPPED_WEIGHTS as SHIPPED_WEIGHTS, load_generator as load_generator, save_generator as save_generator
+from .weights import (GeneratorCard as GeneratorCard, SHIPPED_WEIGHTS as SHIPPED_WEIGHTS,
+                      load_generator as load_generator, save_generator as save_generator)
 
 __version__: str
 __all__: list[str]

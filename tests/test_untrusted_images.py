@@ -23,7 +23,7 @@ from pix2pix_lib.data import PairedImageDataset, load_rgb, make_pair_image
 from pix2pix_lib.data import openmoji as openmoji_module
 from pix2pix_lib.data import paired as paired_module
 from pix2pix_lib.models import build_generator
-from pix2pix_lib.runs import check_data
+from pix2pix_lib.train import check_data
 
 from conftest import write_tiny_pairs
 
