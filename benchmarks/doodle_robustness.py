@@ -64,6 +64,8 @@ DOODLES = ROOT / "pix2pix_lib" / "assets" / "doodles"
 SETS = ("clean",) + VARIANT_KINDS
 WIDTH_SETS = ("clean", "thicker", "thinner")  # where stroke-width normalisation has something to do
 TABLE_METRICS = ("l1", "l1_changed", "psnr", "ssim")
+BACKGROUND_DESCRIPTION = ("share of each output that stays white (all channels >= 230) outside the drawing's "
+                          "convex hull widened by 2 % of the side, eval mode")
 # Column titles of the figure for the names weights/make_weights.sh uses (others: the name itself).
 FIGURE_TITLES = {"doodle": "augmented (shipped)", "plain": "plain line art", "canny": "Canny edges (seed)"}
 
@@ -214,8 +216,15 @@ def main() -> int:
         fig = comparison_figure({name: loaded for name, (loaded, _) in models.items()}, Path(args.figure),
                                 doodles_dir=Path(args.doodles), credit=args.credit)
         print(f"wrote {fig} ({fig.stat().st_size / 1e3:.0f} kB)")
-        print_backgrounds(doodle_backgrounds({name: loaded for name, (loaded, _) in models.items()},
-                                             Path(args.doodles)))
+        backgrounds = doodle_backgrounds({name: loaded for name, (loaded, _) in models.items()}, Path(args.doodles))
+        print_backgrounds(backgrounds)
+        if args.json:  # the figure's doodles measured: white outside each drawing's hull
+            Path(args.json).write_text(json.dumps({
+                "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+                "models": {name: {"weights": w, "card": card.to_dict()} for name, ((_, card), w) in models.items()},
+                "doodle_background_white": {"doodles": str(args.doodles), "by_model": backgrounds,
+                                            "description": BACKGROUND_DESCRIPTION}}, indent=2) + "\n", encoding="utf-8")
+            print(f"wrote {args.json}")
         return 0
     size = next(iter(models.values()))[0][1].image_size
     data, sets_dir = Path(args.data), Path(args.sets_dir)
@@ -290,9 +299,7 @@ def main() -> int:
             "models": {name: {"weights": w, "card": card.to_dict()} for name, ((_, card), w) in models.items()},
             "sets": list(roots), "results": results, "mode_comparison": mode_comparison,
             "doodle_background_white": {"doodles": str(args.doodles), "by_model": backgrounds,
-                                        "description": "share of each output that stays white (all channels "
-                                                       ">= 230) outside the drawing's convex hull widened by 2 % "
-                                                       "of the side, eval mode"},
+                                        "description": BACKGROUND_DESCRIPTION},
             "torch": torch.__version__, "seconds": round(time.perf_counter() - start, 1),
         }
         path = Path(args.json)
