@@ -3,8 +3,8 @@
     generator file   {"format", "card": a GeneratorCard (network settings, sketch style, licence, metrics,
                       source), "state_dict"}; "pix2pix-generator/1" files ({"config", "extra"}) still load,
                       and so does a training checkpoint's generator (train/checkpoint.py has that format)
-    .safetensors     the same weights and card (as metadata) in the safetensors layout: a JSON header, then
-                      raw tensors; read here without the safetensors package, and nothing in it is code
+    .safetensors     the same weights and card (as metadata), written and read by the safetensors package:
+                      a JSON header, then raw tensors; nothing in it is code
 
 Every `.pt` the library opens goes through `torchfile.load_plain` (the archive inspected, then
 plain tensors only). Then every field is checked against the format's spec below (`check_record`),
@@ -19,6 +19,8 @@ import struct
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import safetensors
+import safetensors.torch
 import torch
 from torch import nn
 
@@ -114,6 +116,8 @@ def check_finite(state: dict, path: str | Path) -> None:
 SHIPPED_DIR = course_files("weights")  # the clone's weights/, or the wheel's copy
 SHIPPED_WEIGHTS = SHIPPED_DIR / "openmoji_doodle_256.pt"  # augmented OpenMoji line art, 256 px
 SHIPPED_SHOES = SHIPPED_DIR / "shoes_doodle_128.pt"       # doodle-robust edges2shoes, 128 px
+SHIPPED_CARS = SHIPPED_DIR / "cars_doodle_128.pt"         # doodle-robust Carvana cars, 128 px
+SHIPPED_MODELS = {"emoji": SHIPPED_WEIGHTS, "shoes": SHIPPED_SHOES, "cars": SHIPPED_CARS}  # generate --model NAME
 WEIGHTS_FORMAT, WEIGHTS_FORMAT_V1 = "pix2pix-generator/2", "pix2pix-generator/1"
 GENERATOR_KEYS = ("image_size", "ngf", "norm", "skips", "dropout", "in_channels", "out_channels")
 # "layout" is in a card's network only for the reference's converted weights (pretrained.py).
@@ -190,7 +194,8 @@ def save_generator(path, generator: nn.Module, card: GeneratorCard | dict, *, ha
     path = Path(path)
     with atomic_path(path) as tmp:
         if path.suffix == SAFETENSORS:
-            Path(tmp).write_bytes(safetensors_bytes(state, {"format": WEIGHTS_FORMAT, "card": json.dumps(card.to_dict())}))
+            Path(tmp).write_bytes(safetensors.torch.save(state, {"format": WEIGHTS_FORMAT,
+                                                                 "card": json.dumps(card.to_dict())}))
         else:
             torch.save({"format": WEIGHTS_FORMAT, "card": card.to_dict(), "state_dict": state}, tmp)
     return path
@@ -254,14 +259,22 @@ def checkpoint_card(state: dict, source: str = "") -> GeneratorCard:
         raise ValueError(f"{shown(source)}: {err}") from None
 
 
-def or_shipped(path: str | Path | None) -> Path:
-    """`path`, or the shipped generator when None (with a clear error if a wheel or checkout lacks it)."""
+def or_shipped(path: str | Path | None, model: str | None = None) -> Path:
+    """`path`; else the shipped generator called `model` (SHIPPED_MODELS), by default the emoji one.
+
+    A clear error when a wheel or checkout lacks the file, or the name is not a shipped model's.
+    """
+    if path and model:
+        raise ValueError("give a weights file or a shipped model's name, not both")
     if path:
         return Path(path)
-    if not SHIPPED_WEIGHTS.is_file():
-        raise FileNotFoundError(f"{shown(SHIPPED_WEIGHTS)}: the shipped generator is not there; "
+    if (model or "emoji") not in SHIPPED_MODELS:
+        raise ValueError(f"no shipped model is called {model!r}; the shipped ones: {', '.join(SHIPPED_MODELS)}")
+    shipped = SHIPPED_MODELS[model or "emoji"]
+    if not shipped.is_file():
+        raise FileNotFoundError(f"{shown(shipped)}: the shipped generator is not there; "
                                 "pass --weights (e.g. runs/quick/best_generator.pt)")
-    return SHIPPED_WEIGHTS
+    return shipped
 
 
 def export_generator(src: str | Path, dst: str | Path, *, half: bool = False, note: str | None = None) -> Path:
@@ -290,48 +303,18 @@ def is_weights_file(path: Path) -> bool:
 
 
 # ----------------------------------------------------------------------------- .safetensors
-# The layout (huggingface/safetensors): 8 bytes little-endian header size, a JSON header {name: {"dtype",
-# "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}, then the tensors' bytes, in order.
 SAFETENSORS = ".safetensors"
-DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}
-MAX_HEADER = 16 * 2**20
-
-
-def safetensors_bytes(state: dict, metadata: dict[str, str]) -> bytes:
-    """A state dict of CPU tensors (DTYPES) and string metadata as one .safetensors file's bytes."""
-    names = {v: k for k, v in DTYPES.items()}
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name, tensor in state.items():
-        blob = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
-        header[name] = {"dtype": names[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # the tensors start 8-byte aligned
-    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
 
 
 def read_safetensors(path: Path) -> dict:
-    """A .safetensors generator file as {"format", "card", "state_dict"}; refused in one line when the layout
-    is broken (header, offsets that overlap, leave gaps or run past the file, unknown dtypes, no card)."""
-    raw = Path(path).read_bytes()
-    where = f"{shown(path)}: not a usable .safetensors generator file"
+    """A .safetensors generator file as {"format", "card", "state_dict"}: the file read once, its layout
+    checked by the safetensors package; a broken header or tensors, or no card, refused in one line."""
     try:
-        size = struct.unpack("<Q", raw[:8])[0]
-        if not 0 < size <= min(MAX_HEADER, len(raw) - 8):
-            raise ValueError(f"a header of {size} bytes")
-        header = json.loads(raw[8:8 + size])
-        metadata = header.pop("__metadata__", {})
-        state, body, end = {}, memoryview(raw)[8 + size:], 0
-        for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
-            begin, stop = entry["data_offsets"]
-            dtype, shape = DTYPES[entry["dtype"]], [int(n) for n in entry["shape"]]
-            count = int(torch.Size(shape).numel())
-            if begin != end or stop - begin != count * dtype.itemsize or stop > len(body) or min(shape, default=0) < 0:
-                raise ValueError(f"'{shown(name)[:60]}' has offsets {begin}..{stop} that do not fit its shape")
-            state[name] = torch.frombuffer(bytearray(body[begin:stop]), dtype=dtype).reshape(shape) if count \
-                else torch.zeros(shape, dtype=dtype)
-            end = stop
+        raw = Path(path).read_bytes()
+        state = safetensors.torch.load(raw)  # copies the tensors out of `raw`
+        header = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])  # already checked by load
+        metadata = header.get("__metadata__") or {}
         return {"format": metadata.get("format"), "card": json.loads(metadata["card"]), "state_dict": state}
-    except (ValueError, KeyError, TypeError, AttributeError, struct.error) as err:
-        raise ValueError(f"{where} ({type(err).__name__}: {str(err)[:120]})") from None
+    except (safetensors.SafetensorError, ValueError, KeyError, TypeError, struct.error) as err:
+        raise ValueError(f"{shown(path)}: not a usable .safetensors generator file "
+                         f"({type(err).__name__}: {str(err)[:120]})") from None

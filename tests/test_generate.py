@@ -236,12 +236,23 @@ def test_cli_single_file_and_folder(tmp_path, tiny_g, capsys):
 
 
 def test_cli_errors(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(weights, "SHIPPED_WEIGHTS", tmp_path / "weights" / "openmoji_doodle_256.pt")
+    monkeypatch.setitem(weights.SHIPPED_MODELS, "emoji", tmp_path / "weights" / "openmoji_doodle_256.pt")
     doodle().save(tmp_path / "a.png")
     assert main(["generate", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png")]) == 2
     assert "openmoji_doodle_256.pt" in capsys.readouterr().err
     assert main(["generate", "--weights", str(tmp_path / "nope.pt"), str(tmp_path / "a.png"), "-o", "o.png"]) == 2
     assert "nope.pt" in capsys.readouterr().err
+    assert main(["generate", "--weights", "w.pt", "--model", "shoes", str(tmp_path / "a.png"), "-o", "o.png"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_generate_takes_a_shipped_model_by_name(tmp_path, capsys):
+    doodle().save(tmp_path / "a.png")
+    assert main(["generate", "--model", "shoes", str(tmp_path / "a.png"), "-o", str(tmp_path / "shoe.png")]) == 0
+    assert Image.open(tmp_path / "shoe.png").size == (128, 128)  # the shoe generator's own size
+    with pytest.raises(SystemExit):  # argparse lists the names
+        main(["generate", "--model", "horses", str(tmp_path / "a.png"), "-o", str(tmp_path / "h.png")])
+    assert "shoes" in capsys.readouterr().err
 
 
 def test_export_cli_writes_a_half_precision_copy_that_loads_back(tmp_path):

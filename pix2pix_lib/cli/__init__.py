@@ -1,6 +1,7 @@
 """Command line: `python -m pix2pix_lib <verb> ...` (or the `pix2pix` script). The verbs live in
-data_verbs.py (download, download-model, prepare, build-openmoji, notebooks) and model_verbs.py
-(train, generate, export, evaluate, experiments).
+data_verbs.py (download, download-model, prepare, pair, build-openmoji, notebooks), generator_verbs.py
+(generate, export: nothing of training is imported to colour a drawing) and train_verbs.py (train,
+evaluate, experiments).
 
 Each verb is an `add_<verb>(subparsers)` that declares its options and a `run_<verb>(args)` that
 calls the library and prints. Errors the user can fix (a missing file, a refused folder, a bad
@@ -30,22 +31,24 @@ VERBS = {
     "download": ("data_verbs", "download an official pix2pix dataset (or Carvana via Kaggle)"),
     "download-model": ("data_verbs", "download a pretrained pix2pix generator of the reference implementation"),
     "prepare": ("data_verbs", "make edge|photo pairs from photos + object masks, or masks it makes (Carvana-style)"),
+    "pair": ("data_verbs", "pair two folders of images (A and B) by file name into the A|B format"),
     "build-openmoji": ("data_verbs", "build the offline default dataset (OpenMoji line art -> colour)"),
-    "train": ("model_verbs", "train a pix2pix generator on A|B pairs"),
-    "generate": ("model_verbs", "colour a sketch (or a folder of sketches) with a generator"),
-    "export": ("model_verbs", "write a compact generator file from a run (e.g. fp16 for shipping)"),
-    "evaluate": ("model_verbs", "metrics of a generator on a validation split (L1, PSNR, SSIM, FID, LPIPS)"),
-    "experiments": ("model_verbs", "the paper's ablations in miniature (loss, generator, patch size)"),
+    "train": ("train_verbs", "train a pix2pix generator on A|B pairs"),
+    "generate": ("generator_verbs", "colour a sketch (or a folder of sketches) with a generator"),
+    "export": ("generator_verbs", "write a compact generator file from a run (e.g. fp16 for shipping)"),
+    "evaluate": ("train_verbs", "metrics of a generator on a validation split (L1, PSNR, SSIM, FID, LPIPS)"),
+    "experiments": ("train_verbs", "the paper's ablations in miniature (loss, generator, patch size)"),
 }
 EXAMPLES = {  # the last line of each verb's --help
     "notebooks": "my-course   (then: jupyter lab my-course/notebooks)",
     "download": "edges2shoes --root data",
     "download-model": "edges2shoes --out weights/pretrained",
     "prepare": "--images cars/photos --masks cars/masks --out data/cars --edge-style sketch",
+    "pair": "--a sketches --b photos --out data/mine   (names match: cat.png with cat.jpg)",
     "build-openmoji": "--size 256   (writes the data dir's openmoji/, about a minute)",
     "train": "--preset quick --data data/openmoji --out runs/quick   (--resume continues it)",
-    "generate": "my_doodle.png -o coloured.png   (or a folder: doodles/ -o coloured/ --side-by-side)",
-    "export": "runs/quick/best_generator.pt -o weights/mine.pt --half",
+    "generate": "my_doodle.png -o coloured.png --model shoes   (or a folder: doodles/ -o coloured/ --side-by-side)",
+    "export": "runs/quick/best_generator.pt -o weights/mine.safetensors   (or --half; or -o mine.onnx --onnx)",
     "evaluate": "--weights runs/quick/best_generator.pt --data data/openmoji --json metrics.json",
     "experiments": "--data data/openmoji --out runs/experiments --results results/ablations.json",
 }
