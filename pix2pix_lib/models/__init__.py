@@ -12,6 +12,7 @@ from .losses import (
     discriminator_objective,
     generator_objective,
 )
+from . import summary  # noqa: F401 - layer tables and patch geometry (notebook 02): p2p.models.summary
 
 __all__ = [
     "DownBlock", "UpBlock", "norm_layer", "init_weights", "count_parameters", "set_requires_grad", "recompute_batch_norm",
