@@ -127,3 +127,19 @@ def test_the_tensorboard_log_writes_losses_metrics_and_the_grid(tiny_pairs, tmp_
     assert {"val/l1", "val/psnr", "epoch_loss/D_real", "speed/images_per_s"} <= set(tags)
     image = next(e for e in written if e[0].startswith("samples"))
     assert image[1] == (2 * 32 + 3 * 2, 3 * 32 + 4 * 2, 3) and image[2:] == (4, "HWC")
+
+
+def test_the_first_progress_report_comes_after_seconds_not_after_a_whole_interval(monkeypatch):
+    from pix2pix_lib.train import loop
+
+    now = [1000.0]
+    monkeypatch.setattr(loop.time, "monotonic", lambda: now[0])
+    clock = loop.Clock(TrainConfig(**TINY, epochs=1, epochs_decay=0), steps_per_epoch=100)
+    now[0] += loop.FIRST_REPORT_S - 1
+    assert not clock.report_due(30)
+    now[0] += 1  # FIRST_REPORT_S into training: the first curve and grid, not 30 s in
+    assert clock.report_due(30)
+    now[0] += loop.FIRST_REPORT_S
+    assert not clock.report_due(30)  # then every 30 s
+    now[0] += 30 - loop.FIRST_REPORT_S
+    assert clock.report_due(30)

@@ -233,6 +233,9 @@ def train_one_epoch(model: TrainingState, loader: DataLoader, *, progress: bool 
     return means
 
 
+FIRST_REPORT_S = 10.0  # seconds of training before the first progress report (then every report_seconds)
+
+
 class Clock:
     """This session's wall time: the budget (config.max_minutes), the speed and the ETAs the bar shows."""
 
@@ -241,7 +244,7 @@ class Clock:
         self.budget_s = config.max_minutes * 60 if config.max_minutes else None
         self.steps_per_epoch, self.total_epochs = steps_per_epoch, config.total_epochs
         self.steps = self.images = self.steps_since_report = 0
-        self.budget_spent = False
+        self.budget_spent = self.reported = False
 
     def tick(self, images: int) -> None:
         self.steps, self.images, self.steps_since_report = self.steps + 1, self.images + images, self.steps_since_report + 1
@@ -269,9 +272,11 @@ class Clock:
         return left | ({"budget left": minutes(self.budget_left_s())} if self.budget_s is not None else {})
 
     def report_due(self, every: float) -> bool:
-        due = time.monotonic() - self.last_report >= every
+        # The first report comes early: a class sees a curve and a grid moving within the first minute.
+        wait = every if self.reported else min(every, FIRST_REPORT_S)
+        due = time.monotonic() - self.last_report >= wait
         if due:
-            self.last_report = time.monotonic()
+            self.last_report, self.reported = time.monotonic(), True
         return due
 
 
