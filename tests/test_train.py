@@ -160,7 +160,11 @@ def test_cli_resume_continues_with_the_runs_own_settings_and_reports_an_existing
             "--patch-size", "16", "--epochs", "1", "--epochs-decay", "0", "--precision", "fp32", "--quiet"]
     assert cli.main(args) == 0
     assert cli.main(args) == 2  # one line, no traceback
-    assert "already holds a run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--resume continues it" in err and "resume=True" not in err
+    with pytest.raises(FileExistsError, match="already holds a run.*resume it to continue"):  # the Python API
+        fit(TrainConfig(image_size=32, ngf=8, ndf=8, patch_size=16, epochs=1, epochs_decay=0), tiny_pairs, run,
+            progress=False)
     # Only --epochs given: the run's 32 px / ngf 8 settings are kept, not the quick preset's.
     assert cli.main(["train", "--data", str(tiny_pairs), "--out", str(run), "--resume", "--epochs", "2", "--quiet"]) == 0
     model = load_checkpoint(run / CHECKPOINT)

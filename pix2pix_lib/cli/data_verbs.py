@@ -17,7 +17,8 @@ from ..folders import names
 from ..pretrained import DEFAULT_URL as PRETRAINED_URL, REFERENCE_MODELS, download_model
 
 
-DATA_DIR_HELP = "the data dir is $PIX2PIX_DATA_DIR, the checkout's data/, or ~/.cache/pix2pix-course/data"
+DATA_DIR_HELP = ("the data dir is $PIX2PIX_DATA_DIR, else the data/ of the course folder you are in (made by the "
+                 "notebooks verb) or of the checkout, else the platform's cache folder (folders.default_data_dir)")
 
 
 def run_download(args: argparse.Namespace) -> int:

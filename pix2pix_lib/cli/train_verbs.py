@@ -15,6 +15,7 @@ from ..metrics import (EVALUATION_FORMAT, FID_WEIGHTS_ENV, FID_WEIGHTS_FILE, LPI
 from ..report import checks_markdown, paper_checks, results_markdown
 from ..runtime import rank_and_world
 from ..train.distributed import join_torchrun, leave_torchrun
+from ..train.run_folder import RunExistsError
 from ..train.tensorboard import TensorBoardLog
 from .. import runs, train  # as a module: train.fit is looked up when the verb runs
 from ..weights import read_generator
@@ -77,6 +78,8 @@ def run_train(args) -> int:
     try:
         train.fit(config, args.data, args.out, resume=args.resume is True, resume_from=resume_from,
                   progress=not args.quiet, skip_bad=args.skip_bad, on_epoch_end=board, on_progress=board)
+    except RunExistsError as err:
+        raise RunExistsError(f"{err} (--resume continues it)") from None
     finally:
         leave_torchrun()
         if board is not None:

@@ -22,6 +22,10 @@ from ..weights import GeneratorCard, save_generator
 from .checkpoint import save_checkpoint
 
 
+class RunExistsError(FileExistsError):
+    """A new run asked for in a folder that holds one: fit(resume=True) or the train verb's --resume continues it."""
+
+
 def check_run_folder(out_dir: Path, *, resume: bool | str, writer: bool = True) -> None:
     """Refuse what `fit(..., resume=...)` must not do with `out_dir` (see fit's docstring).
 
@@ -48,8 +52,8 @@ def check_run_folder(out_dir: Path, *, resume: bool | str, writer: bool = True) 
                            f"train into a new folder: --resume {shown(out_dir / CHECKPOINT)} --out "
                            f"{shown(out_dir.parent / (out_dir.name + '_resumed'))}")
     if has_run and not resume:
-        raise FileExistsError(f"{shown(out_dir)} already holds a run ({CHECKPOINT}); pass resume=True "
-                              f"(--resume) to continue it, or choose another output folder")
+        raise RunExistsError(f"{shown(out_dir)} already holds a run ({CHECKPOINT}); resume it to continue, "
+                             "or choose another output folder")
     if others and not ours:
         raise RefusedError(f"{shown(out_dir)}: --out is a folder of other files, not a run folder; a run writes "
                            f"{LOG}, {BEST_GENERATOR}, samples/ ... there. Choose a new folder, e.g. "
