@@ -193,3 +193,33 @@ def test_every_lesson_imports_only_the_front_door_and_has_no_fast_mode_branch():
                     # 02: models.summary until the models package makes it reachable as p2p.models.summary
                     assert name.startswith("02") and line.startswith("import pix2pix_lib.models.summary"), (name, line)
             assert not re.search(r"\bFAST\b|fast_mode|PIX2PIX_FAST", source), (name, source[:200])
+
+
+def test_the_photo_lesson_trains_on_the_shipped_shoes_for_ten_minutes_or_a_handful_of_steps(tmp_path, monkeypatch):
+    # Notebook 07's sizes: the 400 shipped shoe pairs at 64 px within a 10-minute budget; on a GPU, when the
+    # notebook's flag says so, the paper preset at 256 px; fast mode: a handful of pairs and steps.
+    from pix2pix_lib.data.paired import split_pair_array
+    from pix2pix_lib.imaging import open_image
+
+    shoes = ROOT / "pix2pix_lib" / "assets" / "shoes"
+    train = sorted((shoes / "train").glob("*_AB.jpg"))
+    held_out = {p.name for p in (shoes / "val").glob("shoe_*_AB.jpg")}
+    assert len(train) >= 300 and all(p.name.startswith("shoe_") for p in train)  # shoes only, no handbags
+    assert all(1 <= int(p.name.split("_")[1]) <= 1000 for p in train)  # files 1-1000 of the set are the shoes
+    assert held_out and not held_out & {p.name for p in train}  # the lesson validates on shoes it never trains on
+    assert sum(p.stat().st_size for p in train) < 2_000_000  # keeps the wheel small
+    a, b = split_pair_array(__import__("numpy").asarray(open_image(train[0]).convert("RGB")))
+    assert a.shape == b.shape == (64, 64, 3)
+    assert "train/" in (shoes / "TERMS.txt").read_text() and "non-commercial" in (shoes / "TERMS.txt").read_text()
+
+    monkeypatch.setenv("PIX2PIX_FAST", "0")
+    full = course.settings("07", tmp_path)
+    assert (full.config.image_size, full.config.max_minutes, full.config.total_epochs) == (64, 10, 100)
+    assert full.train_pairs is None and full.run == tmp_path / "runs" / "shoes-64"  # all pairs; a re-run trains on
+    assert full.pairs_dir == tmp_path / "data" / "shoes-64" and full.report_seconds == 30
+    assert (full.gpu_config.image_size, full.gpu_config.ngf, full.gpu_config.batch_size) == (256, 64, 16)
+    monkeypatch.setenv("PIX2PIX_FAST", "1")
+    fast = course.settings("07", tmp_path)
+    assert fast.train_pairs <= 8 and fast.config.max_steps_per_epoch <= 2 and fast.config.image_size == 32
+    assert fast.run.is_dir() and not any(fast.run.iterdir()) and not any(fast.pairs_dir.iterdir())
+    assert course.settings("01", tmp_path).mask_views >= 5  # the studio from the other views needs five

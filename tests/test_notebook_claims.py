@@ -124,3 +124,53 @@ def test_07_the_shipped_shoe_generators_colour_and_age_are_computed_not_typed():
     assert scope["colour_name"]((225, 159, 178)) == "dull pink" and scope["colour_name"]((37, 53, 94)) == "blue"
     _, card = p2p.load_generator(p2p.weights.SHIPPED_SHOES)
     assert card.step / scope["PAPER_STEPS"] < 0.1  # "an early generator", as the printout says
+
+
+def test_07_the_trained_photo_models_summary_is_computed_from_its_numbers():
+    scope = cell_functions("07_photos.ipynb", "nb07-trained")
+    white, shoe = torch.ones(3, 16, 16), torch.ones(3, 16, 16)
+    shoe[:, 4:12, 2:14] = -0.5  # a grey object on white
+    assert scope["silhouette_iou"](shoe[None], shoe[None]) == 1.0
+    assert scope["silhouette_iou"](white[None], shoe[None]) == 0.0  # a blank output has no shoe in it
+    half = shoe.clone()
+    half[:, 4:12, 8:14] = 1  # the left half of the object
+    assert scope["silhouette_iou"](half[None], shoe[None]) == pytest.approx(0.5)
+    config = p2p.preset("quick", image_size=64, epochs=50, epochs_decay=50, max_minutes=10)
+    history = [{"epoch": 1, "val_l1": 0.20}, {"epoch": 2, "val_l1": 0.09}, {"epoch": 3, "val_l1": 0.10}]
+    text = scope["run_summary"](history, 0.13, 0.71, config)
+    assert text.startswith("best validation L1 0.090 at epoch 2, better than copying the sketch (0.130)")
+    assert "silhouette IoU with the photos 0.71" in text and "budget stopped it after epoch 3 of 100" in text
+    done = [*history, {"epoch": 100, "val_l1": 0.15}]
+    text = scope["run_summary"](done, 0.05, 0.5, config)
+    assert "no better than copying the sketch" in text and "all 100 epochs done" in text
+
+
+def test_07_white_outside_the_drawing_counts_paint_around_the_drawn_car():
+    from PIL import Image
+
+    scope = cell_functions("07_photos.ipynb", "nb07-cars", ASSETS=ROOT / "pix2pix_lib" / "assets", COURSE=ROOT)
+    seen = np.full((64, 64, 3), 255, np.uint8)
+    seen[20:44, [16, 47]] = seen[[20, 43], 16:48] = 0  # a drawn box
+    clean = seen.copy()
+    clean[21:43, 17:47] = (200, 30, 30)  # painted inside the drawing only
+    slab = clean.copy()
+    slab[44:60, :] = (90, 100, 120)  # a blue-grey slab under it, across the paper
+    as_pil = lambda a: Image.fromarray(a)  # noqa: E731
+    assert scope["background_white"](as_pil(seen), as_pil(clean)) == 1.0
+    share = scope["background_white"](as_pil(seen), as_pil(slab))
+    outside = 64 * 64 - (24 + 2 * 1 + 1) * (32 + 2 * 1 + 1)  # about: the hull widened by one pixel
+    assert share == pytest.approx(1 - 16 * 64 / outside, abs=0.03)
+
+
+def test_01_the_synthetic_studio_shot_puts_the_car_before_the_letters_and_its_mask_is_found():
+    import cv2
+
+    scope = cell_functions("01_dataset_preparation.ipynb", "nb01-masks-tools", "nb01-masks-studio", cv2=cv2)
+    rgba = p2p.data.render_openmoji("1F697", size=300, background=None)
+    ys, xs = np.nonzero(rgba[..., 3])
+    photo, truth = scope["studio_shot"](rgba[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1])
+    letters = (photo.max(axis=2) < 150) & ~truth
+    assert letters.any() and truth.any(axis=1)[np.nonzero(letters.any(axis=1))[0]].any()  # the roof reaches them
+    mask, problem = p2p.data.masks.auto_mask(photo)
+    assert problem is None and scope["iou"](mask, truth) > 0.9  # what the notebook prints, at full size too
+    assert scope["iou"](truth, truth) == 1.0 and scope["iou"](truth, ~truth) == 0.0
