@@ -178,8 +178,8 @@ def settings(lesson: str, root: str | Path | None = None) -> Settings:
         return Settings(lesson, fast, pick(_fast_data(root, "openmoji-64-nb05") | {"progress": False}, {}),
                         numbers=_study(lesson, fast, root, "ablations", pick(tiny_study, {}), "experiments"))
     if lesson == "07":
-        # The shipped 400 shoe pairs at 64 px: ~50-55 images/s with one thread of the course's 2-core CPU
-        # (~80-90 with both), so 100 epochs take about 10 minutes; the budget stops a slower machine there.
+        # The shipped 400 shoe pairs at 64 px: ~57 images/s measured with one thread of the course's 2-core CPU
+        # (~80-100 with both, estimated), so 100 epochs take 7-9 minutes; the budget stops a slower machine at 10.
         # A GPU, when the notebook's flag says so: the paper preset at 256 px on the whole edges2shoes.
         config = pick(preset("quick", **tiny, epochs=1, epochs_decay=1, max_steps_per_epoch=2, max_minutes=1,
                              precise_bn_batches=1),
