@@ -11,6 +11,7 @@ the last stroke (the drawing grows: strokes repeat over 16 rows). Needs Debian's
 /usr/bin/chromium (`make browser`).
 
     .venv/bin/python benchmarks/bench_canvas.py --strokes 60
+    .venv/bin/python benchmarks/bench_canvas.py --strokes 30 --segments 55   # ~330 points a stroke: a heavy drawing
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def count_frames(page) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strokes", type=int, default=20)
+    parser.add_argument("--segments", type=int, default=2, help="segments per stroke (~6 points each)")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} is missing: install Debian's chromium (make browser)")
@@ -99,7 +101,8 @@ def main() -> int:
         for i in range(args.strokes + 1):  # the first stroke warms up the kernel: not counted
             y = 30 + 14 * (i % 16)
             before = dict(frames)
-            draw(page, box["x"], box["y"], [[(40, y), (120, y + 5), (210, y)]])
+            n = args.segments
+            draw(page, box["x"], box["y"], [[(40 + 170 * k / n, y + 5 * (k % 2)) for k in range(n + 1)]])
             page.wait_for_function(f"() => window.__strokes.length > {i}", timeout=60_000)
             page.wait_for_timeout(100)  # the generation's last messages (status, busy) are counted with it
             last = {k: frames[k] - before[k] for k in frames}
@@ -109,7 +112,8 @@ def main() -> int:
         kernel = [float(m) for m in re.findall(r"generated \d+x\d+ in (\d+) ms", (Path(tmp) / "s.txt").read_text())][1:]
         browser.close()
     median = lambda key: statistics.median(s[key] for s in strokes)  # noqa: E731
-    print(f"{len(strokes)} strokes, shipped emoji generator (256 px), live mode, headless Chromium, JupyterLab")
+    print(f"{len(strokes)} strokes of {args.segments} segments, shipped emoji generator (256 px), live mode, "
+          "headless Chromium, JupyterLab")
     print("per stroke (ms): " + " ".join(f"{s['total']:.0f}" for s in strokes))
     print(f"where it goes (medians, ms): page PNG encode {encode:.1f}; kernel (decode + preprocess + network) "
           f"{statistics.median(kernel):.0f}; pointer up -> new src {median('roundTrip'):.0f}; "

@@ -202,6 +202,7 @@ function buildSender({ model, store, surface, say }) {
   // background is decoded (usually), else the edit now and the PNG once the doodle is there.
   let sending = Promise.resolve();
   const failed = (err) => say(`the canvas could not send the drawing: ${err}`, true); // the chain goes on
+  const save = () => { try { model.save_changes(); } catch (err) { /* no kernel: the kernel watch says so */ } };
   const encode = (message) => {
     paintDrawing(surface.exportCtx, surface.size, surface.background, store.strokes);
     model.set("drawing_png", pngBytes(surface.exportCanvas));
@@ -214,13 +215,13 @@ function buildSender({ model, store, surface, say }) {
       model.set("edit", edit);
       if (!surface.decoding) {
         try { encode(message); } catch (err) { failed(err); }
-        model.save_changes();
+        save();
         return;
       }
-      model.save_changes();
+      save();
       const version = store.version;
       sending = sending.then(() => surface.backgroundReady).then(() => {
-        if (store.version === version) { encode(message); model.save_changes(); } // else a later PNG follows
+        if (store.version === version) { encode(message); save(); } // else a later PNG follows
       }).catch(failed);
     },
     replaceDrawing(backgroundBytes, message) {
@@ -232,7 +233,7 @@ function buildSender({ model, store, surface, say }) {
         model.set("drawing_png", backgroundBytes);
         model.set("result_png", EMPTY());
         say(message);
-        model.save_changes();
+        save();
       }).catch(failed);
     },
   };

@@ -27,7 +27,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float = 40) -> None:
+def _wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -127,10 +127,10 @@ def open_notebook(page, base: str, notebook: str = "canvas_test.ipynb", frontend
     page.goto(f"{base}/{FRONTENDS[frontend][2]}/{notebook}?reset&token={TOKEN}")
     if frontend == "classic":
         page.wait_for_function("() => window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
-                               " && Jupyter.notebook.kernel.is_connected()", timeout=40_000)
+                               " && Jupyter.notebook.kernel.is_connected()", timeout=120_000)
     else:
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=40_000)
+                               " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=120_000)
     run_all(page)
 
 

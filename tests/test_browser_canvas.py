@@ -104,7 +104,7 @@ def open_canvas(page, server, name: str, cells) -> list:
     write_notebook(server["root"], name, cells)
     open_notebook(page, server["base"], name, server["frontend"])
     first = page.locator(".doodle-canvas canvas.doodle-drawing").first
-    first.wait_for(state="visible", timeout=60_000)
+    first.wait_for(state="visible", timeout=180_000)  # a kernel starting on a loaded machine
     first.scroll_into_view_if_needed()
     return corners(page)
 
@@ -573,3 +573,8 @@ def test_keyboard_on_the_controls_and_the_canvas(lab_or_classic, any_page):
     (_, pen_outline, pen_shadow, pen_pressed), (_, eraser_outline, eraser_shadow, _) = look
     assert pen_pressed == "true" and pen_outline == "none" and "inset" in pen_shadow, look
     assert eraser_outline == "dashed" and eraser_shadow == "none", look
+
+    # In a wide cell the toolbar takes the cell's width: at most two rows here (three when it kept to
+    # the drawing's width).
+    bar, pen = root.locator(".doodle-toolbar").bounding_box(), root.locator(".doodle-button").first.bounding_box()
+    assert bar["height"] < 2.6 * pen["height"], (bar, pen)
