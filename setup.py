@@ -15,7 +15,8 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).resolve().parent
 # The shipped weights by name: a user's own export into weights/ must not ride along.
 COURSE = {"notebooks": ["[0-9][0-9]_*.ipynb"], "results": ["*.json", "*.png"],
-          "weights": ["openmoji_doodle_256.pt", "shoes_doodle_128.pt", "cars_doodle_128.pt", "README.md"]}
+          "weights": ["openmoji_doodle_256.pt", "shoes_doodle_128.pt", "cars_doodle_128.pt",
+                      "openmoji_doodle_256.md", "shoes_doodle_128.md", "cars_doodle_128.md", "README.md"]}
 
 
 class BuildPyWithCourse(build_py):
