@@ -181,10 +181,7 @@ class DoodleCanvas(anywidget.AnyWidget):
             raise traitlets.TraitError(f"size must be between {MIN_SIZE} and {MAX_SIZE} px, got {size}")
         return size
 
-    @traitlets.validate("strokes", "undone")
-    def _check_stroke_list(self, proposal) -> list:
-        return _check_strokes(proposal["value"])
-
+    _check_stroke_list = traitlets.validate("strokes", "undone")(lambda self, proposal: _check_strokes(proposal["value"]))
     @traitlets.validate("model_name")
     def _check_model_name(self, proposal) -> str:
         if (name := proposal["value"]) and name not in self._models:
