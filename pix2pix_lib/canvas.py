@@ -32,7 +32,7 @@ from .generate import DEFAULT_MODE, colorize
 from .preprocess import is_number, load_gray
 from .files import shown
 from .imaging import open_rgb, save_image_atomic
-from .weights import SHIPPED_SHOES, SHIPPED_WEIGHTS, load_generator
+from .weights import SHIPPED_MODELS, load_generator
 
 
 # Serializer for the binary traits, as ipywidgets' Image widget has: the front end sends memoryviews.
@@ -53,8 +53,7 @@ def image_from_png(data: bytes) -> Image.Image | None:
 
 def shipped_models() -> dict[str, Path]:
     """The generators that ship with the course, by the name the canvas's picker shows."""
-    return {name: path for name, path in {"emoji (shipped)": SHIPPED_WEIGHTS, "shoes (shipped)": SHIPPED_SHOES}.items()
-            if path.is_file()}
+    return {f"{name} (shipped)": path for name, path in SHIPPED_MODELS.items() if path.is_file()}
 
 
 def _cell_run() -> tuple[str, str] | None:
@@ -99,8 +98,9 @@ class DoodleCanvas(anywidget.AnyWidget):
 
     Parameters:
         generator:   a U-Net generator (e.g. from `load_generator`); None: drawing only
-        models:      more generators for the picker, name -> generator or weights file (loaded when
-                     first picked), e.g. `shipped_models()`; with no `generator`, the first is used
+        card:        its GeneratorCard (load_generator's second value; None: strokes as drawn, no style)
+        models:      more for the picker, name -> weights file (loaded with its card when first picked, e.g.
+                     `shipped_models()`), (generator, card) or generator; with no `generator`, the first is used
         on_generate: called as on_generate(drawing, result) (PIL images) after each generation
         size:        canvas side in px (the drawing's PNG is size x size; the page scales it to fit)
         mode, seed:  passed to `colorize`: "eval" (DEFAULT_MODE) or "paper" (seed None: new each time)
@@ -136,10 +136,10 @@ class DoodleCanvas(anywidget.AnyWidget):
     _made_by_cell: dict[str, tuple[str, list]] = {}  # cell id -> (its last execution, the canvases it made)
     _generated_for = None  # (drawing, model) of the result shown: Generate again would give the same
 
-    def __init__(self, generator=None, *, models: dict | None = None, on_generate: Callable | None = None,
+    def __init__(self, generator=None, *, card=None, models: dict | None = None, on_generate: Callable | None = None,
                  size: int = 256, mode: str = DEFAULT_MODE, seed: int | None = None, pen_width: int = 4,
                  live: bool = False, **kwargs):
-        choices = ({} if generator is None else {"model": generator}) | dict(models or {})
+        choices = ({} if generator is None else {"model": (generator, card)}) | dict(models or {})
         self._models = choices  # name -> generator, or a weights file not loaded yet
         run = _cell_run()
         cell, execution = run or (None, None)
@@ -229,21 +229,22 @@ class DoodleCanvas(anywidget.AnyWidget):
             self._replace_drawing(strokes, undone)
 
     # ---- the generator in use, and the picker
-    @property
-    def generator(self):
-        """The generator in use (loaded from its file on first use), or None."""
+    def _chosen(self) -> tuple:
+        """(generator, card) in use, a weights file loaded on first use; (None, None) when there is none."""
         chosen = self._models.get(self.model_name)
         if isinstance(chosen, (str, Path)):
-            chosen = self._models[self.model_name] = load_generator(chosen)[0]
-        return chosen
+            chosen = self._models[self.model_name] = load_generator(chosen)
+        return chosen if isinstance(chosen, tuple) else (chosen, None)
 
-    @generator.setter
-    def generator(self, generator) -> None:
-        self.add_model(self.model_name or "model", generator, use=True)
+    generator = property(lambda self: self._chosen()[0],
+                         lambda self, g: self.add_model(self.model_name or "model", g, use=True),
+                         doc="The generator in use (loaded from its file on first use), or None; set: use another.")
+    card = property(lambda self: self._chosen()[1], doc="The GeneratorCard of the generator in use, or None.")
 
-    def add_model(self, name: str, generator_or_path, *, use: bool = False) -> None:
-        """Offer another generator (or weights file) in the picker; `use` switches to it."""
-        self._models[name] = generator_or_path
+    def add_model(self, name: str, generator_or_path, *, card=None, use: bool = False) -> None:
+        """Offer another generator (with its card) or weights file in the picker; `use` switches to it."""
+        self._models[name] = generator_or_path if isinstance(generator_or_path, (str, Path, tuple)) \
+            else (generator_or_path, card)
         if name not in self.model_names:
             self.model_names = [*self.model_names, name]
         if use or not self.model_name:
@@ -294,7 +295,7 @@ class DoodleCanvas(anywidget.AnyWidget):
 
     def _generate(self) -> Image.Image | None:
         try:
-            generator = self.generator
+            generator, card = self._chosen()
         except Exception as err:  # noqa: BLE001 - a weights file that does not load: said, not raised
             self.last_error = traceback.format_exc()
             self.status = f"could not use {self.model_name!r}: {err}"
@@ -306,7 +307,7 @@ class DoodleCanvas(anywidget.AnyWidget):
             start = time.perf_counter()
             if (drawing := self.drawing) is None:
                 raise ValueError("the drawing is empty")
-            result = colorize(generator, drawing, mode=self.mode, seed=self.seed)
+            result = colorize(generator, drawing, card=card, mode=self.mode, seed=self.seed)
             elapsed = time.perf_counter() - start
         except ValueError as err:  # the preprocessing's message (e.g. an empty drawing: its numbers go)
             self.status = "the drawing is empty: draw something first" if "empty" in str(err) else str(err)

@@ -144,6 +144,27 @@ def test_model_picker_loads_files_when_picked_and_refuses_bad_ones(tiny_g, tmp_p
     assert DoodleCanvas(models=shipped_models()).model_names == list(shipped_models())
 
 
+def test_the_canvas_colours_with_the_picked_models_card(monkeypatch):
+    """A shipped model's card travels with it: the drawing is brought to its training sketches' style."""
+    import pix2pix_lib.canvas as canvas_module
+    from pix2pix_lib.weights import SHIPPED_SHOES, load_generator
+
+    seen = []
+    real = canvas_module.colorize
+    monkeypatch.setattr(canvas_module, "colorize", lambda g, d, **kw: seen.append(kw["card"]) or real(g, d, **kw))
+    w = DoodleCanvas(models=shipped_models(), size=128)
+    assert {"emoji (shipped)", "shoes (shipped)", "cars (shipped)"} <= set(w.model_names)
+    w.set_state({"model_name": "shoes (shipped)", "drawing_png": memoryview(drawing_png(128))})
+    shoes, card = load_generator(SHIPPED_SHOES)
+    assert w.card == card and card.sketch_style  # the card loaded with the weights
+    result = w.generate()
+    assert seen[-1] == card
+    assert np.array_equal(np.asarray(result), np.asarray(real(shoes, w.drawing, card=card)))
+    w.add_model("mine", shoes, card=None, use=True)  # handed in without a card: strokes as drawn
+    w.generate()
+    assert w.card is None and seen[-1] is None
+
+
 def test_rerunning_a_cell_closes_the_canvases_its_earlier_run_made(tiny_g, monkeypatch):
     import pix2pix_lib.canvas as canvas_module
 
