@@ -220,3 +220,11 @@ def test_a_helper_whose_only_callers_train_lives_in_the_train_folder():
                 misplaced.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} "
                                  f"(used only by {', '.join(sorted(c.name for c in callers))})")
     assert misplaced == []
+
+
+def test_docstrings_name_their_parameters_one_way():
+    """One style across the library: a "Parameters:" block of `name: meaning` lines where one is needed."""
+    other = {str(p.relative_to(PACKAGE.parent)): line.strip() for p in PACKAGE.rglob("*.py")
+             for line in p.read_text(encoding="utf-8").splitlines()
+             if line.strip() in ("Args:", "Arguments:", "Parameters", "Returns", "----------") or ":param " in line}
+    assert other == {}

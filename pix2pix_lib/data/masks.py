@@ -168,7 +168,7 @@ def object_masks(views: dict[str, np.ndarray], *, area_range: tuple[float, float
                  min_height: float = 0.8) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Masks for the views of one object (a car's 16 photos), checked against each other.
 
-    Args:
+    Parameters:
         views: name -> RGB photo, all of the same object.
         area_range: a view whose mask area is outside this range times the median area of the
             object's views lost or gained a large part (a car is never 3x bigger from one side).

@@ -78,7 +78,7 @@ def pair_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path, *, s
                  progress: bool = True) -> Path:
     """Pair `a_dir` and `b_dir` by name into `out_dir/{train,val}/<name>.png` (A|B) + manifest.json.
 
-    Args:
+    Parameters:
         size: side of A and B in the pairs.
         fit: how a photo that is not square becomes square: "pad" (white borders) or "crop" (centre).
         val_fraction: share of the pairs (by name, seeded) held out in val/ (0: none; else at least 1).
