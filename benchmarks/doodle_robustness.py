@@ -54,7 +54,7 @@ from pix2pix_lib.strokes import normalize_stroke_width  # noqa: E402
 from pix2pix_lib.generate import colorize, generation_mode, input_size_of  # noqa: E402
 from pix2pix_lib.preprocess import preprocess_sketch  # noqa: E402
 from pix2pix_lib.weights import load_generator  # noqa: E402
-from pix2pix_lib.strokes import target_stroke_width  # noqa: E402
+from pix2pix_lib.strokes import target_stroke_width, white_outside_ink  # noqa: E402
 from pix2pix_lib.data.openmoji import openmoji_attribution  # noqa: E402
 from pix2pix_lib.metrics import evaluate_generator, evaluate_predictions  # noqa: E402
 from pix2pix_lib.imaging import credit_band, save_image_atomic, tensor_to_pil  # noqa: E402
@@ -133,22 +133,10 @@ def comparison_figure(models: dict, path: Path, *, tile: int = 128, mode: str = 
 
 
 def background_white(seen: Image.Image, out: Image.Image, *, margin: float = 0.02, white: int = 230) -> float:
-    """Share of the output that stays white outside the drawing's hull (the convex hull of its ink).
-
-    A generator should colour the drawn object, not the paper around it (issue #23: a slab painted
-    under flat shoes). The hull is widened by `margin` of the side (shading along the outline is
-    fine); a pixel is white when all its channels are >= `white`.
-    """
+    """Share of the output that stays white outside the drawing's hull (`strokes.white_outside_ink`)."""
     ink = np.asarray(seen.convert("L"), dtype=np.uint8) < 128                 # (S, S), as G sees it
     rgb = np.asarray(out.convert("RGB").resize(seen.size, Image.BILINEAR))     # (S, S, 3)
-    hull = np.zeros(ink.shape, np.uint8)
-    if ink.any():
-        points = np.stack(np.nonzero(ink)[::-1], axis=1).astype(np.int32)    # (N, 2) x, y
-        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
-        grow = max(1, round(margin * ink.shape[0]))
-        hull = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    outside = hull == 0
-    return float((rgb.min(axis=2)[outside] >= white).mean()) if outside.any() else 1.0
+    return white_outside_ink(ink, rgb, margin=margin, white=white)
 
 
 def doodle_backgrounds(models: dict, doodles_dir: Path, *, mode: str = "eval") -> dict:

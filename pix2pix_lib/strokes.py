@@ -90,3 +90,21 @@ def normalize_stroke_width(mask: np.ndarray, target: float) -> np.ndarray:
 def target_stroke_width(image_size: int) -> float:
     """Training stroke width at `image_size` px (the line art's width scales with the image)."""
     return STROKE_WIDTH_AT_256 * image_size / 256
+
+
+# ----------------------------------------------------------------------------- the paper around a drawing
+def white_outside_ink(ink: np.ndarray, rgb: np.ndarray, *, margin: float = 0.02, white: int = 230) -> float:
+    """Share of an output `rgb` (H, W, 3 uint8) that stays white outside the convex hull of `ink` (H, W).
+
+    A generator should colour the drawn object, not the paper around it (issue #23: a slab painted
+    under flat shoes). The hull is widened by `margin` of the side (shading along the outline is
+    fine); a pixel is white when all its channels are >= `white`.
+    """
+    hull = np.zeros(ink.shape, np.uint8)
+    if ink.any():
+        points = np.stack(np.nonzero(ink)[::-1], axis=1).astype(np.int32)  # (N, 2) x, y
+        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        grow = max(1, round(margin * ink.shape[0]))
+        hull = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    outside = hull == 0
+    return float((rgb.min(axis=2)[outside] >= white).mean()) if outside.any() else 1.0

@@ -146,18 +146,16 @@ def test_07_the_trained_photo_models_summary_is_computed_from_its_numbers():
 
 
 def test_07_white_outside_the_drawing_counts_paint_around_the_drawn_car():
-    from PIL import Image
-
-    scope = cell_functions("07_photos.ipynb", "nb07-cars", ASSETS=ROOT / "pix2pix_lib" / "assets", COURSE=ROOT)
+    """What 07 (and benchmarks/doodle_robustness.py) call 'white outside the drawing': strokes.white_outside_ink."""
     seen = np.full((64, 64, 3), 255, np.uint8)
     seen[20:44, [16, 47]] = seen[[20, 43], 16:48] = 0  # a drawn box
     clean = seen.copy()
     clean[21:43, 17:47] = (200, 30, 30)  # painted inside the drawing only
     slab = clean.copy()
     slab[44:60, :] = (90, 100, 120)  # a blue-grey slab under it, across the paper
-    as_pil = lambda a: Image.fromarray(a)  # noqa: E731
-    assert scope["background_white"](as_pil(seen), as_pil(clean)) == 1.0
-    share = scope["background_white"](as_pil(seen), as_pil(slab))
+    ink = seen.min(axis=2) < 128
+    assert p2p.strokes.white_outside_ink(ink, clean) == 1.0
+    share = p2p.strokes.white_outside_ink(ink, slab)
     outside = 64 * 64 - (24 + 2 * 1 + 1) * (32 + 2 * 1 + 1)  # about: the hull widened by one pixel
     assert share == pytest.approx(1 - 16 * 64 / outside, abs=0.03)
 
