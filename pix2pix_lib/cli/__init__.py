@@ -1,7 +1,7 @@
 """Command line: `python -m pix2pix_lib <verb> ...` (or the `pix2pix` script). The verbs live in
-data_verbs.py (download, download-model, prepare, pair, build-openmoji, notebooks), generator_verbs.py
-(generate, export: nothing of training is imported to colour a drawing) and train_verbs.py (train,
-evaluate, experiments).
+course_verbs.py (notebooks), data_verbs.py (download, download-model, prepare, pair, build-openmoji),
+generator_verbs.py (generate, export: nothing of training is imported to colour a drawing) and
+train_verbs.py (train, evaluate, experiments).
 
 Each verb is an `add_<verb>(subparsers)` that declares its options and a `run_<verb>(args)` that
 calls the library and prints. Errors the user can fix (a missing file, a refused folder, a bad
@@ -27,7 +27,7 @@ import threading
 # so `--help` and `notebooks` answer at once. A new verb: one entry here, one in EXAMPLES, and
 # add_<verb> + run_<verb> in its module (tests/test_cli_fast.py checks the lines here match).
 VERBS = {
-    "notebooks": ("data_verbs", "copy the course's notebooks into a folder of yours (for a pip install)"),
+    "notebooks": ("course_verbs", "copy the course's notebooks into a folder of yours (for a pip install)"),
     "download": ("data_verbs", "download an official pix2pix dataset (or Carvana via Kaggle)"),
     "download-model": ("data_verbs", "download a pretrained pix2pix generator of the reference implementation"),
     "prepare": ("data_verbs", "make edge|photo pairs from photos + object masks, or masks it makes (Carvana-style)"),

@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from ..course import copy_course
 from ..data.download import DEFAULT_URL, OFFICIAL_DATASETS, download_carvana, download_dataset
 from ..data.edges import EDGE_STYLES
 from ..data.masked_photos import prepare_masked_photos
@@ -172,21 +171,3 @@ def add_build_openmoji(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="which families are held out (default 0)")
     p.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
     p.set_defaults(func=run_build_openmoji)
-
-
-
-
-def run_notebooks(args: argparse.Namespace) -> int:
-    dest = copy_course(args.dir)
-    print(f"{shown(dest)}: the notebooks and the results they read; open {shown(dest / 'notebooks')} in Jupyter")
-    return 0
-
-
-def add_notebooks(subparsers) -> None:
-    p = subparsers.add_parser(
-        "notebooks", help="copy the course's notebooks into a folder of yours (for a pip install)",
-        description="Copy the notebooks, and the committed results they read, into DIR (new or empty), "
-                    "so that a pip-installed course runs without a clone. The notebooks keep their "
-                    "data, runs and results in DIR; the shipped weights stay in the package.")
-    p.add_argument("dir", help="a new or empty folder")
-    p.set_defaults(func=run_notebooks)
