@@ -134,7 +134,9 @@ class DoodleCanvas(anywidget.AnyWidget):
     model_name = traitlets.Unicode("").tag(sync=True)
 
     _made_by_cell: dict[str, tuple[str, list]] = {}  # cell id -> (its last execution, the canvases it made)
-    _generated_for = None  # (drawing, model) of the result shown: Generate again would give the same
+    _generated_for = None  # what made the result shown (`_request`): Generate again would give the same
+    _request = property(lambda self: (self.drawing_png, self.model_name, id(self._models.get(self.model_name)),
+                                      getattr(self, "mode", None), getattr(self, "seed", None)))
 
     def __init__(self, generator=None, *, card=None, models: dict | None = None, on_generate: Callable | None = None,
                  size: int = 256, mode: str = DEFAULT_MODE, seed: int | None = None, pen_width: int = 4,
@@ -270,7 +272,7 @@ class DoodleCanvas(anywidget.AnyWidget):
     # ---- what the front end sends: the Generate button, and in live mode each stroke's drawing
     @traitlets.observe("generate_requests", "drawing_png")
     def _on_request(self, change) -> None:
-        done = self._generated_for == (self.drawing_png, self.model_name) and self.result_png
+        done = self._generated_for == self._request and self.result_png
         if change["name"] == "drawing_png" and not (self.live and change["new"] and getattr(self, "_built", False)):
             return
         if done and (self.mode == "eval" or self.seed is not None):  # this very drawing is coloured already
@@ -317,7 +319,7 @@ class DoodleCanvas(anywidget.AnyWidget):
             self.status = f"error: {type(err).__name__}: {err}"
             return None
         self.result_png = png_bytes(result)
-        self._generated_for = (self.drawing_png, self.model_name)
+        self._generated_for = self._request
         again = " (press again for another)" if self.mode == "paper" and self.seed is None else ""
         self.status = f"generated {result.width}x{result.height} in {elapsed * 1000:.0f} ms{again}"
         if self.on_generate is not None:

@@ -26,7 +26,7 @@ def setting(default, help: str, choices: tuple[str, ...] | None = None):
 class TrainConfig:
     # --- data
     image_size: int = setting(256, "paper: 256x256 crops")
-    load_size: int | None = setting(None, "jitter: resize to this, random-crop image_size (None: 286/256 * size)")
+    load_size: int | None = setting(None, "jitter: resize to this, then a random crop of --image-size (unset: 286/256 of it)")
     flip: bool = setting(True, "paper: random mirroring")
     direction: str = setting("AtoB", 'A (sketch) -> B (colour); "BtoA" swaps the halves', ("AtoB", "BtoA"))
     augment: str = setting("none", '"doodle": hand-drawn-looking sketches (see data/sketch_augment.py)',
@@ -53,8 +53,8 @@ class TrainConfig:
     epochs_decay: int = setting(100, "... then 100 epochs of linear decay to 0")
     max_steps_per_epoch: int | None = setting(None, "cap an epoch (quick runs, fast mode)")
     max_minutes: float | None = setting(None, "a wall-clock budget for this session (a class period): the epoch "
-                                              "under way ends early, is validated and saved; resume to train on. "
-                                              "None: no limit")
+                                              "under way ends early, is validated and saved; resume to train on "
+                                              "from the next epoch. 0 (or unset): no limit")
     # --- machinery
     precision: str = setting("auto", "\"auto\": bf16 on CUDA (fp16 + scaler on old GPUs) and on CPUs with native bf16 "
                                      "(measured 1.4x faster on a 2-core CPU, val L1 within 1.2% of fp32), else fp32; or name one",
@@ -118,7 +118,7 @@ class TrainConfig:
         need(self.epochs_decay >= 0, "epochs_decay", ">= 0")
         need(self.epochs + self.epochs_decay >= 1, "epochs", "at least 1 together with epochs_decay (nothing to train)")
         need(0 <= self.precise_bn_batches <= 10_000, "precise_bn_batches", "between 0 and 10000")
-        need(self.max_minutes is None or 0 < self.max_minutes <= 10**6, "max_minutes", "> 0 (or unset)")
+        need(self.max_minutes is None or 0 <= self.max_minutes <= 10**6, "max_minutes", ">= 0 (0: no budget)")
         for name in ("max_steps_per_epoch", "max_val_batches"):
             need(getattr(self, name) is None or getattr(self, name) >= 1, name, ">= 1 (or unset)")
         need(self.load_size is None or self.image_size <= self.load_size <= 4 * self.image_size,

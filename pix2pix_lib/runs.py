@@ -42,7 +42,7 @@ _LEGACY_RUN_ENTRIES = {"run_key.txt", "result.json", "samples.png", CHECKPOINT, 
 
 
 def is_experiment_run(run_dir: Path) -> bool:
-    """True for a run folder of the ablation study (experiments.py), marked or from before the marker."""
+    """True for a run folder of the ablation study (experiments/), marked or from before the marker."""
     entries = {p.name for p in run_dir.iterdir()}
     return is_ours(run_dir, "experiment run") or ("run_key.txt" in entries and entries <= _LEGACY_RUN_ENTRIES)
 

@@ -290,7 +290,7 @@ def export_generator(src: str | Path, dst: str | Path, *, half: bool = False, no
         raise RefusedError(f"{shown(dst)}: exists and is not a pix2pix weights file; it is left as it is "
                            "(choose another -o)")
     generator, card = load_generator(src)
-    return save_generator(dst, generator, card.replace(source=str(src), note=note or card.note), half=half)
+    return save_generator(dst, generator, card.replace(source=card.source or str(src), note=note or card.note), half=half)
 
 
 def is_weights_file(path: Path) -> bool:
@@ -311,10 +311,13 @@ def read_safetensors(path: Path) -> dict:
     checked by the safetensors package; a broken header or tensors, or no card, refused in one line."""
     try:
         raw = Path(path).read_bytes()
+    except OSError as err:
+        raise OSError(f"{shown(path)}: cannot read this weights file ({err.strerror or err})") from None
+    try:
         state = safetensors.torch.load(raw)  # copies the tensors out of `raw`
         header = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])  # already checked by load
         metadata = header.get("__metadata__") or {}
         return {"format": metadata.get("format"), "card": json.loads(metadata["card"]), "state_dict": state}
-    except (safetensors.SafetensorError, ValueError, KeyError, TypeError, struct.error) as err:
+    except (safetensors.SafetensorError, ValueError, KeyError, TypeError, RecursionError, struct.error) as err:
         raise ValueError(f"{shown(path)}: not a usable .safetensors generator file "
                          f"({type(err).__name__}: {str(err)[:120]})") from None

@@ -319,3 +319,18 @@ def test_text_fallback_says_what_to_do(tiny_g):
     text = bundle[0]["text/plain"] if isinstance(bundle, tuple) else bundle["text/plain"]
     assert "JupyterLab" in text and "load_image" in text and "object at 0x" not in text
     assert len(text) <= 110  # ipywidgets 7 (Colab's) cuts the text at 110 characters
+
+
+def test_generate_again_after_the_generator_or_mode_changed_is_not_the_old_result(tiny_g):
+    w = DoodleCanvas(tiny_g, size=64)
+    w.set_state({"drawing_png": memoryview(drawing_png(64))})
+    w.set_state({"generate_requests": 1})
+    first = w.result_png
+    torch.manual_seed(1)
+    other = build_generator(image_size=32, ngf=4)  # other weights: another picture
+    w.generator = other  # the same picker name, another network
+    w.set_state({"generate_requests": 2})
+    assert w.result_png and w.result_png != first  # generated again, not the old picture
+    again = w.result_png
+    w.set_state({"generate_requests": 3})
+    assert w.result_png == again  # nothing changed: the shown result stands

@@ -22,12 +22,13 @@ def test_a_spent_budget_ends_the_run_cleanly_with_its_best_model_and_it_resumes(
     with caplog.at_level(logging.INFO, logger="pix2pix_lib"):
         history = fit(config, tiny_pairs, run, progress=False)
     assert [row["epoch"] for row in history] == [1] and history[0]["step"] == 1  # one step, then the budget
-    assert any("time budget of 0.0001 min reached: training ended after epoch 1 of 3" in r.message
-               for r in caplog.records)
+    said = [r.message for r in caplog.records if "time budget of 0.0001 min reached" in r.message]
+    assert len(said) == 1 and "training ended after epoch 1 of 3" in said[0]
+    assert "that epoch was cut after 1 of 4 steps" in said[0] and "train on from epoch 2" in said[0]
     _, card = load_generator(run / BEST_GENERATOR)  # the best model so far, validated and saved
     assert card.epoch == 1 and card.metrics["l1"] == pytest.approx(history[0]["val_l1"])
     assert load_checkpoint(run / CHECKPOINT).epoch == 1 and len(read_log(run / "log.csv")) == 1
-    history = fit({"max_minutes": None}, tiny_pairs, run, resume=True, progress=False)  # the rest, no budget
+    history = fit({"max_minutes": 0}, tiny_pairs, run, resume=True, progress=False)  # the rest: 0 is no budget
     assert [row["epoch"] for row in history] == [1, 2, 3] and history[-1]["step"] == 1 + 2 * 4
 
 
@@ -143,3 +144,42 @@ def test_the_first_progress_report_comes_after_seconds_not_after_a_whole_interva
     assert not clock.report_due(30)  # then every 30 s
     now[0] += 30 - loop.FIRST_REPORT_S
     assert clock.report_due(30)
+
+
+def test_a_start_that_finds_the_folder_busy_leaves_the_other_runs_files_alone(tiny_pairs, tmp_path, monkeypatch):
+    """Two starts into one new folder: the one that loses the lock must not clean up the winner's folder."""
+    import contextlib
+
+    from pix2pix_lib.files import mark_ours
+    from pix2pix_lib.folders import FolderBusyError
+    from pix2pix_lib.runs import RUN_WRITES
+    from pix2pix_lib.train import loop
+
+    run = tmp_path / "run"
+
+    @contextlib.contextmanager
+    def taken_meanwhile(lock_file, **kwargs):  # the other start made the folder and holds its lock
+        run.mkdir()
+        mark_ours(run, "training run", writes=RUN_WRITES)
+        (run / ".lock").write_text("4242\n")
+        raise FolderBusyError(f"{run}: another process (pid 4242) is writing here right now")
+        yield
+
+    monkeypatch.setattr(loop, "exclusive_lock", taken_meanwhile)
+    with pytest.raises(FolderBusyError, match="pid 4242"):
+        fit(TrainConfig(**TINY, epochs=1, epochs_decay=0), tiny_pairs, run, progress=False)
+    assert sorted(p.name for p in run.iterdir()) == [".lock", ".made-by-pix2pix_lib"]  # the winner's, untouched
+
+
+def test_progress_losses_after_the_first_epoch_are_means_of_that_epochs_steps(tiny_pairs, tmp_path, monkeypatch):
+    from pix2pix_lib.train import loop
+
+    reports = []
+    monkeypatch.setattr(loop.Clock, "report_due", lambda self, every: self.steps in (6, 7))  # 2 steps into epoch 2
+    fit(TrainConfig(**TINY, epochs=2, epochs_decay=0, log_every=1), tiny_pairs, tmp_path / "run", progress=False,
+        on_progress=reports.append)
+    first, second = reports  # epoch 2's steps 2 and 3 (4 steps an epoch)
+    steps = read_log(tmp_path / "run" / "steps.csv")
+    epoch2 = [row for row in steps if 1 < float(row["epoch"]) <= 2]
+    assert first.losses["G_L1"] == pytest.approx(sum(float(r["loss_G_L1"]) for r in epoch2[:2]) / 2, rel=1e-6)
+    assert second.losses["G_L1"] == pytest.approx(float(epoch2[2]["loss_G_L1"]), rel=1e-6)

@@ -20,7 +20,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from pix2pix_lib.imaging import open_image  # noqa: E402 - the project's reader, from the checkout
+from pix2pix_lib.imaging import open_image, save_image_atomic  # noqa: E402 - the project's reader, from the checkout
 
 ASSETS = ROOT / "pix2pix_lib" / "assets" / "shoes"
 SHOE_NUMBERS = range(1, 1001)  # files 1-1000 of the shared set are shoes
@@ -62,15 +62,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quality", type=int, default=90)
     args = parser.parse_args(argv)
     out = ASSETS / "train"
+    sources = {number: find_pair(args.source, number) for number in chosen_numbers(args.count)}  # all found first
+    pairs = {f"shoe_{n}_AB.jpg": small_pair(path, args.size) for n, path in sources.items()}
     out.mkdir(exist_ok=True)
-    stale = sorted(out.glob("shoe_*_AB.jpg"))
-    for path in stale:  # files this script made before (only shoe_<n>_AB.jpg lives here)
-        path.unlink()
+    for path in sorted(out.glob("shoe_*_AB.jpg")):  # files this script made before and no longer makes
+        if path.name not in pairs:
+            path.unlink()
     total = 0
-    for number in chosen_numbers(args.count):
-        target = out / f"shoe_{number}_AB.jpg"
-        small_pair(find_pair(args.source, number), args.size).save(target, quality=args.quality, subsampling=0)
-        total += target.stat().st_size
+    for name, image in pairs.items():
+        save_image_atomic(image, out / name, quality=args.quality, subsampling=0)  # whole or not at all
+        total += (out / name).stat().st_size
     print(f"{args.count} pairs of {args.size} px in {out.relative_to(ROOT)}: {total / 1e6:.2f} MB")
 
 

@@ -126,7 +126,7 @@ def library_training_step(G, D, opt_g, opt_d, real_a, real_b, *, g_first=False, 
     """The algorithm's core (the answer to the exercise) -> (D's loss, G's loss) as floats.
 
     `g_first` and `zero_grad=False` are two classic mistakes, which the check recognises.
-    The trainer's TrainingState.training_step (train.py) adds mixed precision and gradient averaging.
+    The trainer's TrainingState.training_step (train/step.py) adds mixed precision and gradient averaging.
     """
     gan, losses = GANLoss("vanilla"), {}
 

@@ -1,4 +1,4 @@
-"""The verbs that fetch and build data and models: download, download-model, prepare, pair, build-openmoji, notebooks."""
+"""The verbs that fetch and build data and models: download, download-model, prepare, pair, build-openmoji."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..pretrained import DEFAULT_URL as PRETRAINED_URL, REFERENCE_MODELS, downlo
 
 
 DATA_DIR_HELP = ("the data dir is $PIX2PIX_DATA_DIR, else the data/ of the course folder you are in (made by the "
-                 "notebooks verb) or of the checkout, else the platform's cache folder (folders.default_data_dir)")
+                 "notebooks verb) or of the checkout, else the platform's cache folder")
 
 
 def run_download(args: argparse.Namespace) -> int:

@@ -107,8 +107,8 @@ def fit(config: TrainConfig | dict | None, data_root: str | Path, out_dir: str |
         config = preset("quick", **(config or {}))  # a new run: its settings checked before anything is made
     check_run_folder(out_dir, resume=folder_resume, writer=rank == 0)  # rank 0 writes; the others see it filling
     made_here = rank == 0 and not out_dir.exists()
-    try:
-        with exclusive_lock(out_dir / ".lock", what=shown(out_dir)) if rank == 0 else contextlib.nullcontext():
+    with exclusive_lock(out_dir / ".lock", what=shown(out_dir)) if rank == 0 else contextlib.nullcontext():
+        try:
             check_run_folder(out_dir, resume=folder_resume, writer=rank == 0)  # again: another run may have just ended
             if rank == 0:
                 remove_killed_writes(out_dir)  # we hold the lock: no write of this run is under way
@@ -129,10 +129,10 @@ def fit(config: TrainConfig | dict | None, data_root: str | Path, out_dir: str |
             finally:  # a write cut short (Ctrl-C, SIGTERM) leaves no temporary file behind
                 if rank == 0:
                     remove_killed_writes(out_dir)
-    except BaseException:
-        if made_here:
-            remove_unstarted_run(out_dir)  # only a folder this call made, holding nothing but its marker
-        raise
+        except BaseException:  # cleaned up while we hold the lock: never another run's folder
+            if made_here:
+                remove_unstarted_run(out_dir)  # only a folder this call made, holding nothing but its marker
+            raise
 
 
 def train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end=None, on_progress=None,
@@ -149,7 +149,8 @@ def train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end=None, 
     clock = Clock(config, steps_per_epoch(config, make_train_loader(config, train_set, model.epoch)))
     if rank == 0:
         log.info(plan_line(model, out_dir, len(train_set), len(val_set), clock))
-    while model.epoch < config.total_epochs and not clock.over_budget():
+    steps_done = clock.steps_per_epoch
+    while model.epoch < config.total_epochs and not (clock.steps and clock.over_budget()):  # >= 1 step a session
         if world > 1:
             # Each rank its own dropout and jitter stream, re-derived every epoch: the checkpoint holds
             # only rank 0's RNG state, and this makes a resumed multi-process run repeat the same draws.
@@ -166,7 +167,7 @@ def train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end=None, 
         calibrate_batch_norm(model, train_set)  # every rank the same batches: identical statistics
         broadcast_buffers(model.generator)
         broadcast_buffers(model.discriminator)
-        seconds, images = time.perf_counter() - start, losses.pop("images") * world
+        seconds, images, steps_done = time.perf_counter() - start, losses.pop("images") * world, losses.pop("steps")
         if rank != 0:
             continue
         # Validation, the files and the reports: rank 0 only. The loop owns the history and the best.
@@ -187,22 +188,24 @@ def train(model: TrainingState, data_root, out_dir: Path, *, on_epoch_end=None, 
                 is_best=is_best, history=model.history, model=model))
         log.info(epoch_summary(row, config.total_epochs, is_best))  # one line per epoch, bars or not
     if clock.budget_spent and model.epoch < config.total_epochs and rank == 0:
+        cut = f"{steps_done} of {clock.steps_per_epoch} steps" if steps_done < clock.steps_per_epoch else None
         log.info(f"time budget of {config.max_minutes:g} min reached: training ended after epoch {model.epoch} of "
-                 f"{config.total_epochs} (step {model.step}); best validation L1 {model.best_val_l1:.4f} in "
-                 f"{shown(out_dir)}. Resume to train on (--resume; a larger --max-minutes, or none)")
+                 f"{config.total_epochs} (step {model.step}{f'; that epoch was cut after {cut}' if cut else ''}); "
+                 f"best validation L1 {model.best_val_l1:.4f} in {shown(out_dir)}. Resume to train on from epoch "
+                 f"{model.epoch + 1} (--resume; --max-minutes 0 for no budget)")
     return model.history
 
 
 def train_one_epoch(model: TrainingState, loader: DataLoader, *, progress: bool = True, clock: "Clock | None" = None,
                     report: Callable[[dict, int], None] | None = None, report_seconds: float = 30.0) -> dict[str, float]:
     """Train for one pass over `loader` (or `max_steps_per_epoch` batches, or until the time budget
-    is spent). Returns the mean losses and "images"."""
+    is spent). Returns the mean losses, "images" and "steps"."""
     model.generator.train()
     model.discriminator.train()
     total = steps_per_epoch(model.config, loader)
     clock = clock or Clock(model.config, total)
     sums, window, since_report = {}, {}, {}  # window: the steps since the last row of steps.csv
-    done = window_steps = images = 0
+    done = window_steps = images = since_steps = 0
     every = model.config.log_every
     bar = tqdm(loader, total=total, desc=f"epoch {model.epoch + 1}/{model.config.total_epochs}",
                disable=not progress or rank_and_world()[0] != 0, leave=False, dynamic_ncols=True)
@@ -221,15 +224,16 @@ def train_one_epoch(model: TrainingState, loader: DataLoader, *, progress: bool 
             window, window_steps = {}, 0
         bar.set_postfix({**{k: f"{v:.3f}" for k, v in losses.items()}, **clock.postfix(model.epoch, i + 1)},
                         refresh=False)
+        since_steps += 1
         if report is not None and clock.report_due(report_seconds):
-            report({k: v / clock.steps_since_report for k, v in since_report.items()}, i + 1)
-            since_report = {}
+            report({k: v / since_steps for k, v in since_report.items()}, i + 1)
+            since_report, since_steps = {}, 0
     bar.close()
     if window_steps and every:  # an epoch cut short by the budget: its last window too
         model.step_log.append({"step": model.step, "epoch": model.epoch + done / total, "steps": window_steps,
                                **{f"loss_{k}": v / window_steps for k, v in window.items()}})
     means = mean_over_processes({k: v / max(done, 1) for k, v in sums.items()})  # every rank's shard
-    means["images"] = images
+    means["images"], means["steps"] = images, done
     return means
 
 
@@ -252,8 +256,8 @@ class Clock:
     def over_budget(self) -> bool:
         """True once the budget is spent, the same answer on every torchrun process."""
         over = self.budget_s is not None and time.monotonic() - self.start >= self.budget_s
-        if self.budget_s is not None and rank_and_world()[1] > 1:
-            over = mean_over_processes({"over": float(over)})["over"] > 0
+        if self.budget_s is not None and rank_and_world()[1] > 1:  # agreed every 10 steps: no sync per step
+            over = self.steps % 10 == 0 and mean_over_processes({"over": float(over)})["over"] > 0
         self.budget_spent = self.budget_spent or over
         return self.budget_spent
 
