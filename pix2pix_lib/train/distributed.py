@@ -62,7 +62,8 @@ def mean_over_processes(values: dict[str, float]) -> dict[str, float]:
     if world == 1:
         return values
     keys = sorted(values)
-    flat = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    device = "cuda" if torch.distributed.get_backend() == "nccl" else "cpu"  # NCCL reduces GPU tensors only
+    flat = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
     torch.distributed.all_reduce(flat)
     return dict(zip(keys, (flat / world).tolist()))
 
