@@ -89,6 +89,17 @@ def test_image_without_mask_and_mask_without_image(carvana, tmp_path):
     assert json.loads((out / "manifest.json").read_text())["counts"]["skipped"] == 1
 
 
+def test_two_photos_with_one_name_are_refused_before_anything_is_written(carvana, tmp_path):
+    """car_01.jpg and car_01.png would both become the pair car_01.png: one photo silently lost."""
+    images, masks = carvana
+    Image.open(images / "000000abcdef_01.jpg").save(images / "000000abcdef_01.png")
+    for mask_folder in (masks, None):  # with the masks, and with masks made from the photos
+        with pytest.raises(ValueError, match=r"two images named '000000abcdef_01' \(000000abcdef_01\.jpg and "
+                                             r"000000abcdef_01\.png\)"):
+            prepare_masked_photos(images, mask_folder, tmp_path / "out", size=16, val_cars=2, progress=False)
+        assert not (tmp_path / "out").exists()
+
+
 def test_corrupt_image_leaves_no_output_and_skip_bad_counts(carvana, tmp_path):
     images, masks = carvana
     (images / "000003abcdef_09.jpg").write_bytes(b"\xff\xd8 truncated jpeg")

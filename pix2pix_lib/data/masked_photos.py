@@ -67,12 +67,9 @@ def find_image_mask_pairs(images_dir: str | Path, masks_dir: str | Path, *,
     for folder in (images_dir, masks_dir):
         if not folder.is_dir():
             raise FileNotFoundError(f"{shown(folder)}: no such folder")
-    images = {p.stem: p for p in sorted(images_dir.iterdir())
-              if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")}
+    images = {p.stem: p for p in find_images(images_dir)}  # two photos with one name refused there
     masks = {_mask_stem(p): p for p in sorted(masks_dir.iterdir())
              if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith(".")}
-    if not images:
-        raise FileNotFoundError(f"{shown(images_dir)}: contains no {'/'.join(IMAGE_SUFFIXES)} images")
     problems = [f"{shown(images[s])}: image without a mask (looked for {shown(masks_dir / s)}[_mask].*)"
                 for s in sorted(set(images) - set(masks))]
     problems += [f"{shown(masks[s])}: mask without an image (looked for {shown(images_dir / s)}.*)"
@@ -87,14 +84,22 @@ def find_image_mask_pairs(images_dir: str | Path, masks_dir: str | Path, *,
 
 
 def find_images(images_dir: str | Path) -> list[Path]:
-    """The photos of a folder (our image formats, hidden files left out), sorted by name."""
+    """The photos of a folder (our image formats, hidden files left out), sorted by name.
+
+    Two photos with one name (car_01.jpg, car_01.png) are refused: each photo's pair is named after it.
+    """
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise FileNotFoundError(f"{shown(images_dir)}: no such folder")
     images = [p for p in sorted(images_dir.iterdir())
-              if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+              if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
     if not images:
         raise FileNotFoundError(f"{shown(images_dir)}: contains no {'/'.join(IMAGE_SUFFIXES)} images")
+    first: dict[str, Path] = {}
+    for path in images:
+        if first.setdefault(path.stem, path) is not path:
+            raise ValueError(f"{shown(images_dir)}: two images named {path.stem!r} "
+                             f"({first[path.stem].name} and {path.name}); which one is meant is unclear")
     return images
 
 

@@ -24,30 +24,15 @@ from tqdm.auto import tqdm
 
 from ..files import atomic_output_dir
 from ..folders import names, shown
-from ..imaging import IMAGE_SUFFIXES
+from .masked_photos import find_images
 from .paired import load_rgb, make_pair_image
 
 FITS = ("pad", "crop")
 
 
-def _images(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{shown(folder)}: no such folder")
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file():
-            if path.stem in found:
-                raise ValueError(f"{shown(folder)}: two images named {path.stem!r} "
-                                 f"({found[path.stem].name} and {path.name}); which one pairs is unclear")
-            found[path.stem] = path
-    if not found:
-        raise FileNotFoundError(f"{shown(folder)}: contains no {'/'.join(IMAGE_SUFFIXES)} images")
-    return found
-
-
 def match_folders(a_dir: str | Path, b_dir: str | Path) -> tuple[list[tuple[Path, Path]], list[str], list[str]]:
     """([(A file, B file), ...] by name, names only in A, names only in B)."""
-    a, b = _images(Path(a_dir)), _images(Path(b_dir))
+    a, b = ({p.stem: p for p in find_images(folder)} for folder in (a_dir, b_dir))
     pairs = [(a[n], b[n]) for n in sorted(set(a) & set(b))]
     return pairs, sorted(set(a) - set(b)), sorted(set(b) - set(a))
 
