@@ -329,3 +329,26 @@ def test_download_model_leaves_a_file_it_did_not_download(model_server, tmp_path
         pretrained.download_model("edges2shoes", out, base_url=model_server.url, progress=False)
     assert (out / ".edges2shoes.reference.pth").read_bytes() == b"someone's file"
     assert _names(out) == [".edges2shoes.reference.pth"]
+
+
+def test_ctrl_c_between_a_write_and_its_hash_leaves_a_part_the_next_run_resumes(server, tmp_path, monkeypatch):
+    """The signal can land after os.write and before the hash update: the marker must still match the file."""
+    from pix2pix_lib.data import fetch
+
+    data = _tar_bytes(_good("maps") + [("maps/train/big.jpg", random.Random(2).randbytes(200_000))])
+    server.files["maps.tar.gz"] = data
+    real = fetch._write_all
+
+    def write_then_interrupt(fd, chunk, digest):
+        os.write(fd, chunk)  # on disk, not yet in the hash
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fetch, "_write_all", write_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        download_dataset("maps", tmp_path, base_url=server.url, progress=False)
+    size = (tmp_path / "maps.tar.gz.part").stat().st_size
+    assert size > 0
+    monkeypatch.setattr(fetch, "_write_all", real)
+    out = download_dataset("maps", tmp_path, base_url=server.url, progress=False)  # resumed, not refused
+    assert server.requests[-1].get("Range") == f"bytes={size}-" or size == len(data)
+    assert (out / "train" / "big.jpg").read_bytes() == random.Random(2).randbytes(200_000)

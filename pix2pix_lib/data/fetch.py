@@ -203,6 +203,9 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0, ma
     part = dest.with_name(dest.name + ".part")
     fd, digest = _open_part(part, dest)
     keep = True
+    # What the hash covers, kept a whole chunk at a time: a Ctrl-C between a write and its hash update
+    # must not leave a marker whose hash disagrees with the file (the next run would refuse the .part).
+    hashed = (os.fstat(fd).st_size, digest.copy())
     try:
         have = os.fstat(fd).st_size
         response = _request(url, have, timeout)
@@ -216,6 +219,7 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0, ma
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
             have, digest = 0, hashlib.sha256()
+            hashed = (0, digest.copy())
         with response, tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
                             desc=dest.name, disable=not progress) as bar:
             if max_bytes is not None and total is not None and total > max_bytes:
@@ -235,6 +239,7 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0, ma
                                        "this download is published at; stopped and deleted the partial file")
                 _write_all(fd, chunk, digest)
                 have += len(chunk)
+                hashed = (have, digest.copy())
                 bar.update(len(chunk))
                 if have // MARK_EVERY != (have - len(chunk)) // MARK_EVERY:
                     _mark(dest, fd, digest)
@@ -249,6 +254,9 @@ def _download(url: str, dest: Path, *, progress: bool, timeout: float = 60.0, ma
     except BaseException:  # Ctrl-C included: a started .part is kept (marked) for the next run
         if keep and os.fstat(fd).st_size:
             with contextlib.suppress(OSError):
+                digest = hashed[1].copy()
+                os.lseek(fd, hashed[0], os.SEEK_SET)
+                _feed(fd, digest)  # what was written after the last whole chunk was hashed (at most a chunk)
                 _mark(dest, fd, digest)
         else:
             discard_download(part, dest, fd)
